@@ -168,11 +168,16 @@ def test_an_index_naming_a_weight_its_shard_lacks_is_refused_by_plan_and_the_ren
     assert words in " ".join(str(refused.value).split()), refused.value
 
 
-def test_an_index_placing_a_weight_in_another_shard_still_plans_and_loads_it(write_shotlist, saved: Path,
-                                                                              tmp_path: Path) -> None:
+@pytest.mark.parametrize("index_says", ["another shard", "nothing"])
+def test_an_index_misplacing_or_leaving_out_a_weight_its_shards_hold_plans_and_loads_it(
+        write_shotlist, saved: Path, tmp_path: Path, index_says: str) -> None:
     """No false refusal: both libraries read every shard the index names, so a weight the index places in the wrong
-    one loads with its saved values."""
+    one loads with its saved values; and diffusers counts a sharded checkpoint's weights from its index but loads
+    every tensor the named shards hold, so a weight the index leaves out, held by one of them, loads too (as plan,
+    which reads the shards' headers, says). Before, plan passed the second and the render refused it after the
+    selfies were encoded, saying the weight files leave out 'conv_in.weight', which they hold."""
     import torch
+    from safetensors.torch import load_file
 
     from idcli.engine.build import load_pretrained_pipeline
     from idcli.models import ModelIdentity
@@ -181,15 +186,18 @@ def test_an_index_placing_a_weight_in_another_shard_still_plans_and_loads_it(wri
     shutil.copytree(saved / "shards", model)
     index_path = model / "unet" / "diffusion_pytorch_model.safetensors.index.json"
     index = json.loads(index_path.read_text("utf-8"))
-    held = index["weight_map"]["conv_in.weight"]
-    index["weight_map"]["conv_in.weight"] = next(s for s in sorted(set(index["weight_map"].values())) if s != held)
+    if index_says == "another shard":
+        held = index["weight_map"]["conv_in.weight"]
+        index["weight_map"]["conv_in.weight"] = next(s for s in sorted(set(index["weight_map"].values()))
+                                                     if s != held)
+    else:
+        held = index["weight_map"].pop("conv_in.weight")
+        assert held in index["weight_map"].values()  # the shard is still named for its other weights
     index_path.write_text(json.dumps(index), "utf-8")
     code, said = _plan(write_shotlist, model)
     assert code == 0, said
     pipe = load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False,
                                                   False), None)
-    from safetensors.torch import load_file
-
     assert torch.equal(pipe.unet.conv_in.weight, load_file(model / "unet" / held)["conv_in.weight"])
 
 
@@ -225,32 +233,6 @@ def test_a_weight_file_still_being_copied_is_named_so(write_shotlist, saved: Pat
     assert (f"the weight file '{weights}' changed while it was read, from {len(whole) // 3:,} to {len(grown):,} "
             "bytes: a copy still in progress?") in said, said
     assert "To fix: let the copy finish, then run again" in said and "more than its header" not in said, said
-
-
-def test_an_index_leaving_out_a_weight_its_shard_holds_plans_and_loads_it(write_shotlist, saved: Path,
-                                                                           tmp_path: Path) -> None:
-    """diffusers counts a sharded checkpoint's weights from its index but loads every tensor the named shards hold:
-    a weight the index leaves out, held by one of them, loads with its saved values (as plan, which reads the
-    shards' headers, says). Before, plan passed it and the render refused it after the selfies were encoded, saying
-    the weight files leave out 'conv_in.weight', which they hold."""
-    import torch
-    from safetensors.torch import load_file
-
-    from idcli.engine.build import load_pretrained_pipeline
-    from idcli.models import ModelIdentity
-
-    model = tmp_path / "model"
-    shutil.copytree(saved / "shards", model)
-    index_path = model / "unet" / "diffusion_pytorch_model.safetensors.index.json"
-    index = json.loads(index_path.read_text("utf-8"))
-    held = index["weight_map"].pop("conv_in.weight")
-    assert held in index["weight_map"].values()  # the shard is still named for its other weights
-    index_path.write_text(json.dumps(index), "utf-8")
-    code, said = _plan(write_shotlist, model)
-    assert code == 0, said
-    pipe = load_pretrained_pipeline(ModelIdentity("sd15", "sd", "local", str(model), None, "test", "float32", False,
-                                                  False), None)
-    assert torch.equal(pipe.unet.conv_in.weight, load_file(model / "unet" / held)["conv_in.weight"])
 
 
 @pytest.mark.parametrize("file", ["text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors"])
