@@ -21,7 +21,7 @@ class HubProblem:
     """Why a hub file could not be had: ``why`` completes "the tokenizer ... cannot be downloaded: ", ``fix`` is
     what to do."""
 
-    kind: str  # "unreachable", "gated", "no-repository", "no-revision"
+    kind: str  # "unreachable", "gated", "no-repository", "no-revision", "bad-token", "hub-error", "broken-off"
     why: str
     fix: str
 
@@ -65,13 +65,16 @@ def offline_in_environment() -> bool:
 
 
 def hub_problem(exc: BaseException, repo_id: str, revision: str | None = None,
-                endpoint: str | None = None) -> HubProblem | None:
+                endpoint: str | None = None, *, downloading: bool = False) -> HubProblem | None:
     """What ``exc``, raised by a huggingface_hub call about ``repo_id``, means; None for anything else (offline
-    mode, a file the repository lacks, a damaged download: the caller's own words)."""
+    mode, a file the repository lacks, a damaged download: the caller's own words). ``downloading``: raised by the
+    download after the one request was answered, where a transport error is a download that broke off (after
+    huggingface_hub's own resumes), not a hub that cannot be reached."""
     from huggingface_hub import constants
     from huggingface_hub.errors import (
         DisabledRepoError,
         GatedRepoError,
+        HfHubHTTPError,
         OfflineModeIsEnabled,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -95,6 +98,26 @@ def hub_problem(exc: BaseException, repo_id: str, revision: str | None = None,
                           "check `model.revision` (a branch, tag or commit of the repository)")
     if isinstance(exc, OfflineModeIsEnabled):
         return None
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, HfHubHTTPError) and status == 401 and "Invalid credentials" in str(exc.server_message):
+        # A wrong HF_TOKEN (or saved login): the hub refuses it even for a public repository.
+        return HubProblem("bad-token", f"the hub ({endpoint}) refused this machine's token (HF_TOKEN, or the saved "
+                          "login): invalid credentials", "set HF_TOKEN to a valid token or log in again (`hf auth "
+                          "login`); for a public repository, unset HF_TOKEN")
+    if isinstance(exc, HfHubHTTPError) and isinstance(status, int) and (status == 429 or status >= 500):
+        # An overloaded, rate-limiting or failing hub: asked once (the check) or after huggingface_hub's own
+        # retries (the download). Before, an OSError the command took for a file-system failure (exit 5).
+        phrase = getattr(exc.response, "reason_phrase", "") or ""
+        return HubProblem("hub-error", f"the hub ({endpoint}) answered {status}{f' {phrase}' if phrase else ''}"
+                          f"{' to the download' if downloading else ''} (busy, rate-limiting or failing)",
+                          "wait and run again (what was downloaded whole stays in the cache; nothing partial was "
+                          "kept), or set HF_ENDPOINT to a mirror")
+    if downloading and isinstance(exc, httpx.TransportError):  # answered, then cut off: not a timeout of the check
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return HubProblem("broken-off", f"the download from the hub ({endpoint}) broke off ({reason}), after "
+                          "huggingface_hub's own attempts to resume it",
+                          "run the same command again (what was downloaded whole stays in the cache; nothing "
+                          "partial was kept)")
     if isinstance(exc, httpx.TransportError):  # refused, timed out, reset, a proxy or TLS failure
         reason = "no answer in time" if isinstance(exc, httpx.TimeoutException) else \
             (str(exc).strip().splitlines() or [type(exc).__name__])[0]
