@@ -392,3 +392,25 @@ def test_a_render_loading_a_hub_model_refuses_a_download_cut_off_in_words(
     assert f"cannot load model '{REPO}'" in text and FAILURE_WORDS["cut"].format(endpoint=endpoint) in text, text
     assert not list((tmp_path / "out").rglob("*.png"))
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
+
+
+@pytest.mark.parametrize("hub", ["cut", "gated"])
+def test_a_hub_adapter_the_cache_lacks_is_asked_for_once_and_refused_in_words(
+        hub: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FaceID adapter's download (diffusers' `_get_model_file`, after the base model loaded) did not go through
+    the one request: a gated adapter repository got huggingface_hub's words, a download cut off a traceback."""
+    from idcli.engine.faceid_loading import load_faceid_adapter
+
+    _no_resume_pause(monkeypatch)
+    failing = _failing_hub("cut") if hub == "cut" else _refusing_hub(401, "GatedRepo", "Access is restricted.")
+    with failing as (endpoint, requests):
+        _online_through(monkeypatch, endpoint, tmp_path / "cache")
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_faceid_adapter(None, "someone/faceid", "ip-adapter-faceid_sd15.safetensors")
+    text = str(refused.value)
+    assert "cannot load the FaceID adapter" in text, text
+    if hub == "cut":
+        assert FAILURE_WORDS["cut"].format(endpoint=endpoint) in text, text
+    else:
+        assert "'someone/faceid' is a gated repository" in text and len(requests) == 1, (text, requests)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
