@@ -121,6 +121,9 @@ def hub_problem(exc: BaseException, repo_id: str, revision: str | None = None,
     if isinstance(exc, httpx.TransportError):  # refused, timed out, reset, a proxy or TLS failure
         reason = "no answer in time" if isinstance(exc, httpx.TimeoutException) else \
             (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        proxy = proxy_for(endpoint)
+        if proxy is not None:  # the refusal or silence may be the proxy's, not the hub's: said so, not left to guess
+            reason += f", through the proxy {proxy} (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY; NO_PROXY to bypass it)"
         return HubProblem("unreachable", f"the hub ({endpoint}) could not be reached ({reason}; asked once, "
                           f"waiting at most HF_HUB_ETAG_TIMEOUT={constants.HF_HUB_ETAG_TIMEOUT} s)",
                           "connect (HF_ENDPOINT for a mirror) and run again; or, to work offline, set "
@@ -128,3 +131,19 @@ def hub_problem(exc: BaseException, repo_id: str, revision: str | None = None,
                           "there is network, then the cache copied here) or point `model.id` at a local diffusers "
                           "folder")
     return None
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment gives requests to ``url`` (httpx reads the same variables), without any
+    user name or password it holds; None when there is none or NO_PROXY bypasses it."""
+    from urllib import request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    proxies = request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    bypass = request.proxy_bypass_environment  # type: ignore[attr-defined]  # public, not in typeshed
+    if not proxy or bypass(parts.hostname or "", proxies):
+        return None
+    shown = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return f"{shown.scheme}://{shown.hostname}" + (f":{shown.port}" if shown.port else "")

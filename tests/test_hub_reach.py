@@ -414,3 +414,27 @@ def test_a_hub_adapter_the_cache_lacks_is_asked_for_once_and_refused_in_words(
     else:
         assert "'someone/faceid' is a gated repository" in text and len(requests) == 1, (text, requests)
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
+
+
+def test_an_unreachable_proxy_is_named_not_blamed_on_the_hub(write_shotlist, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP(S)_PROXY set to a proxy that refuses: the refusal said `the hub (ENDPOINT) could not be reached
+    (Connection refused)`, sending people to check a hub their requests never reached. The proxy is named, without
+    the password its URL holds."""
+    from huggingface_hub.utils import close_session
+
+    shots = write_shotlist(SHOTS.format(revision="", prompt=LONG))
+    port = _closed_port()
+    _online_through(monkeypatch, "http://hub.example.test", tmp_path / "cache")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, f"http://someone:secret@127.0.0.1:{port}")
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # lower case overrides upper case
+    close_session()  # huggingface_hub's client reads the proxy variables when made
+    try:
+        text = str(_refusal(shots, tmp_path / "out"))
+    finally:
+        monkeypatch.undo()
+        close_session()
+    assert "the hub (http://hub.example.test) could not be reached" in text, text
+    assert f"through the proxy http://127.0.0.1:{port}" in text and "secret" not in text, text
