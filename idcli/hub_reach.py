@@ -147,3 +147,29 @@ def proxy_for(url: str) -> str | None:
         return None
     shown = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     return f"{shown.scheme}://{shown.hostname}" + (f":{shown.port}" if shown.port else "")
+
+
+def ask_before_download(source: str, filename: str, revision: str | None = None) -> HubProblem | None:
+    """``ask_hub_once`` for a file a library is about to download by hub id: None without asking where ``source`` is
+    a local folder or the file is already in the Hugging Face cache (loaded as before, the hub not asked)."""
+    from pathlib import Path
+
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(source).is_dir() or isinstance(try_to_load_from_cache(source, filename, revision=revision), str):
+        return None
+    return ask_hub_once(source, filename, revision)
+
+
+def problem_in_chain(exc: BaseException, repo_id: str, revision: str | None = None) -> HubProblem | None:
+    """``hub_problem`` (as a download's) of ``exc`` or of the error it was raised from: transformers words a download
+    cut off, or a gated repository, as a configuration it "can't load" and keeps the hub's error as its cause."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        problem = hub_problem(current, repo_id, revision, downloading=True)
+        if problem is not None:
+            return problem
+        current = current.__cause__ or current.__context__
+    return None

@@ -438,3 +438,24 @@ def test_an_unreachable_proxy_is_named_not_blamed_on_the_hub(write_shotlist, tmp
         close_session()
     assert "the hub (http://hub.example.test) could not be reached" in text, text
     assert f"through the proxy http://127.0.0.1:{port}" in text and "secret" not in text, text
+
+
+@pytest.mark.parametrize("hub", ["cut", "gated"])
+def test_a_hub_image_encoder_the_cache_lacks_is_asked_for_once_and_refused_in_words(
+        hub: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FaceID-Plus v2's CLIP image encoder, loaded by hub id (transformers' from_pretrained downloads it), did not go
+    through the one request either."""
+    from idcli.engine.faceid_plus import load_image_encoder
+
+    _no_resume_pause(monkeypatch)
+    failing = _failing_hub("cut") if hub == "cut" else _refusing_hub(401, "GatedRepo", "Access is restricted.")
+    with failing as (endpoint, requests):
+        _online_through(monkeypatch, endpoint, tmp_path / "cache")
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_image_encoder("someone/encoder", "models/image_encoder")
+    text = str(refused.value)
+    if hub == "cut":
+        assert FAILURE_WORDS["cut"].format(endpoint=endpoint) in text, text
+    else:
+        assert "'someone/encoder' is a gated repository" in text and len(requests) == 1, (text, requests)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]

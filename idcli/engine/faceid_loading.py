@@ -302,16 +302,9 @@ def _ask_hub_first(source: str, weight_name: str, subfolder: str, label: str, wh
                    revision: str | None) -> None:
     """A hub adapter the cache lacks: the hub asked once before diffusers' download, which retries an unanswered
     request for 25 s to minutes (idcli/hub_reach.py, as the base model's download); a refusal is raised in words."""
-    from huggingface_hub import try_to_load_from_cache
+    from ..hub_reach import ask_before_download
 
-    from ..hub_reach import ask_hub_once
-
-    if Path(source).is_dir():
-        return
-    filename = f"{subfolder}/{weight_name}" if subfolder else weight_name
-    if isinstance(try_to_load_from_cache(source, filename, revision=revision), str):
-        return  # cached: loaded as before, the hub not asked
-    problem = ask_hub_once(source, filename, revision)
+    problem = ask_before_download(source, f"{subfolder}/{weight_name}" if subfolder else weight_name, revision)
     if problem is not None:
         raise ModelUnavailableError(f"cannot load the {label} adapter {where}: it is not in the Hugging Face cache "
                                     f"and cannot be downloaded: {problem.why}. To fix: {problem.fix}")
