@@ -366,7 +366,7 @@ def _hub_failure(need: Need, exc: BaseException, endpoint: str | None = None) ->
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     what = _cannot_fetch(need)
-    problem = hub_problem(exc, need.repo_id, endpoint=endpoint)
+    problem = hub_problem(exc, need.repo_id, endpoint=endpoint, downloading=True)
     if problem is not None:  # a gated repository, a misspelt id, a hub that does not answer: each its own fix
         return ModelUnavailableError(f"{what}: {problem.why}. To fix: {problem.fix}.")
     if "Consistency check failed" in text:
@@ -383,6 +383,7 @@ def _hub_failure(need: Need, exc: BaseException, endpoint: str | None = None) ->
 def fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict[str, Any]:
     """Download one need through huggingface_hub; what was fetched and where it lies."""
     from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.utils import httpx
 
     from .hub_reach import ask_hub_once
 
@@ -398,8 +399,8 @@ def fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict
                                             cache_dir=cache_dir, endpoint=endpoint))
         else:
             file = Path(hf_hub_download(need.repo_id, need.filename, cache_dir=cache_dir, endpoint=endpoint))
-    except (OSError, ValueError) as exc:  # hub errors, lost connections and size mismatches are OSError
-        raise _hub_failure(need, exc, endpoint) from None
+    except (OSError, ValueError, httpx.TransportError) as exc:  # hub errors and size mismatches are OSError; a
+        raise _hub_failure(need, exc, endpoint) from None  # download cut off after its resumes is httpx's
     if need.filename is None:
         if need.subfolder is None:
             return {"role": need.role, "repo_id": need.repo_id, "path": str(folder)}

@@ -31,6 +31,7 @@ def fetch_tokenizer_files(model: Any) -> bool:
         return False
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import RemoteEntryNotFoundError
+    from huggingface_hub.utils import httpx
 
     from .hub_reach import ask_hub_once, hub_problem
 
@@ -44,8 +45,8 @@ def fetch_tokenizer_files(model: Any) -> bool:
             hf_hub_download(model.id, f"tokenizer/{name}", revision=model.revision)  # HF_ENDPOINT, as the model's
         except RemoteEntryNotFoundError:  # a file this repository does not publish (tokenizer.json, or the BPE pair)
             continue
-        except (OSError, ValueError) as exc:  # offline, unreachable, gated, a revision the hub does not know
-            problem = hub_problem(exc, model.id, model.revision)
+        except (OSError, ValueError, httpx.TransportError) as exc:  # offline, gated, a download cut off, a 503
+            problem = hub_problem(exc, model.id, model.revision, downloading=True)
             if problem is not None:
                 raise HubUnavailable(problem) from None
             break

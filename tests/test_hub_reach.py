@@ -50,7 +50,14 @@ def _online_through(monkeypatch: pytest.MonkeyPatch, endpoint: str, cache: Path)
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub, "ENDPOINT", endpoint)
     monkeypatch.setattr(hub, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    # The HfApi behind huggingface_hub.model_info (diffusers asks it before a download) took ENDPOINT when first
+    # imported, by whichever test came first.
+    monkeypatch.setattr("huggingface_hub.hf_api.api.endpoint", endpoint)
     monkeypatch.setattr(hub, "HF_HUB_ETAG_TIMEOUT", 1)
+    # huggingface_hub's own agent-harness registry ({ENDPOINT}/api/agent-harnesses, fetched once a day and process
+    # when no copy is in HF_HOME, 3 s at most): not idcli's request, and counted here only by whichever test came
+    # first, so taken as fetched (and empty) here.
+    monkeypatch.setattr("huggingface_hub.utils._detect_agent._registry", {"standardEnvVars": [], "harnesses": {}})
 
 
 def _closed_port() -> int:
@@ -162,6 +169,8 @@ def test_an_unreachable_hub_is_asked_once_and_named(hub: str, write_shotlist, tm
     (401, "RepoNotFound", "Invalid username or password.", "", "no-repository"),
     (404, "RepoNotFound", "Repository not found", "", "no-repository"),
     (404, "RevisionNotFound", "Invalid rev id: v9", ", revision: v9", "no-revision"),
+    # A wrong HF_TOKEN, refused even for a public repository: was an OSError taken for a file-system failure.
+    (401, "", "Invalid credentials in Authorization header", "", "bad-token"),
 ])
 def test_a_refused_repository_is_told_from_one_not_in_the_cache(
         status: int, code: str, message: str, revision: str, kind: str, write_shotlist, tmp_path: Path,
@@ -176,6 +185,7 @@ def test_a_refused_repository_is_told_from_one_not_in_the_cache(
                   "hf auth login"],
         "no-repository": [f"has no repository '{REPO}'", "check the id"],
         "no-revision": [f"'{REPO}' has no revision 'v9'", "check `model.revision`"],
+        "bad-token": [f"the hub ({endpoint}) refused this machine's token", "unset HF_TOKEN"],
     }[kind]
     assert all(words in text for words in expected), (expected, text)
     assert len(requests) == 1, requests  # a refusal is not asked again
@@ -258,3 +268,194 @@ def test_a_model_in_the_cache_loads_with_the_hub_unreachable_without_asking_it(
     _online_through(monkeypatch, f"http://127.0.0.1:{_closed_port()}", tmp_path / "hub")
     identity = resolve_model(ModelSpec(preset="sd15", id="someone/cached-sd15"), tmp_path, "float32")
     assert load_pretrained_pipeline(identity, None).unet is not None
+
+
+@contextmanager
+def _failing_hub(mode: str) -> Iterator[tuple[str, list[str]]]:
+    """A server that fails after (or instead of) the one metadata request: ``"cut"`` answers every HEAD as the hub
+    does for a file it has, then sends 100 of a GET's 4096 bytes and closes the connection; ``"503"``/``"429"``
+    answers every request with that status (an overloaded or rate-limiting hub: no X-Error-Code);
+    ``"get 503"`` answers the HEAD, then 503 to the download."""
+    requests: list[str] = []
+
+    class Fail(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, length: int, sent: bytes = b"") -> None:
+            self.send_response(status)
+            self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
+            self.send_header("ETag", '"0123456789abcdef"')
+            self.send_header("Content-Length", str(length))
+            self.end_headers()
+            self.wfile.write(sent)
+
+        def do_HEAD(self) -> None:
+            requests.append(f"HEAD {self.path}")
+            if mode in ("503", "429"):
+                self._answer(int(mode), 0)
+            else:
+                self._answer(200, 4096)
+
+        def do_GET(self) -> None:
+            requests.append(f"GET {self.path}")
+            if mode == "cut":
+                self._answer(200, 4096, b"x" * 100)
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            else:
+                self._answer(503 if mode == "get 503" else int(mode), 0)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Fail)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _no_resume_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """huggingface_hub resumes a broken download five times, a second apart: not waited for here."""
+    import huggingface_hub.file_download as file_download
+
+    class Clock:
+        sleep = staticmethod(lambda _seconds: None)
+
+    monkeypatch.setattr(file_download, "time", Clock)
+
+
+FAILURE_WORDS = {
+    "cut": "the download from the hub ({endpoint}) broke off",
+    "503": "the hub ({endpoint}) answered 503",
+    "429": "the hub ({endpoint}) answered 429",
+    "get 503": "the hub ({endpoint}) answered 503",
+}
+
+
+@pytest.mark.parametrize("mode", ["cut", "503", "429", "get 503"])
+def test_a_hub_failing_after_or_at_the_check_refuses_the_tokenizer_in_words(
+        mode: str, write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The metadata request answered and the download cut off (huggingface_hub's RemoteProtocolError, not an
+    OSError) ended in `internal error ... a bug in idcli`; a 503 or 429 to the check itself in the words of a file
+    system failure (exit 5); a 503 to the download in `offline, not in the cache`. Nothing partial stays in the
+    cache, nothing is written to the output folder."""
+    shots = write_shotlist(SHOTS.format(revision="", prompt=LONG))
+    _no_resume_pause(monkeypatch)
+    with _failing_hub(mode) as (endpoint, requests):
+        _online_through(monkeypatch, endpoint, tmp_path / "cache")
+        text = str(_refusal(shots, tmp_path / "out"))
+    assert "cannot key shot 'rain'" in text and OFFLINE_WORDS not in text, text
+    assert FAILURE_WORDS[mode].format(endpoint=endpoint) in text, text
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts], requests
+    if mode in ("503", "429"):
+        assert requests == [f"HEAD /{REPO}/resolve/main/tokenizer/vocab.json"], requests  # asked once
+
+
+@pytest.mark.parametrize("mode", ["cut", "503"])
+def test_models_fetch_refuses_a_hub_failing_after_or_at_the_check_in_words(
+        mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`idcli models fetch` ended in `internal error` for a download cut off after the check, and called a 503 to
+    the check a file-system failure."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    _no_resume_pause(monkeypatch)
+    with _failing_hub(mode) as (endpoint, _requests):
+        _online_through(monkeypatch, endpoint, tmp_path / "cache")
+        result = CliRunner().invoke(app, ["models", "fetch", "sd15", "--variant", "faceid"])
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == EXIT_MODEL_UNAVAILABLE, (result.exit_code, stderr)
+    assert f"cannot fetch base model '{REPO}'" in stderr and FAILURE_WORDS[mode].format(endpoint=endpoint) in stderr, \
+        stderr
+    assert "internal error" not in stderr and "Traceback" not in result.output, stderr
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
+
+
+def test_a_render_loading_a_hub_model_refuses_a_download_cut_off_in_words(
+        write_shotlist, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model's download (diffusers' `download`, after the one request was answered) cut off: httpx's
+    RemoteProtocolError, not an OSError, passed every `except` and ended in `internal error ... a bug in idcli`."""
+    shots = write_shotlist(SHOTS.format(revision="", prompt="an empty harbour at dawn"))
+    _no_resume_pause(monkeypatch)
+    with _failing_hub("cut") as (endpoint, _requests):
+        _online_through(monkeypatch, endpoint, tmp_path / "cache")
+        with pytest.raises(ModelUnavailableError) as refused:
+            idcli.render(shots, tmp_path / "out", device="cpu", qa=False)
+    text = str(refused.value)
+    assert f"cannot load model '{REPO}'" in text and FAILURE_WORDS["cut"].format(endpoint=endpoint) in text, text
+    assert not list((tmp_path / "out").rglob("*.png"))
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
+
+
+@pytest.mark.parametrize("hub", ["cut", "gated"])
+def test_a_hub_adapter_the_cache_lacks_is_asked_for_once_and_refused_in_words(
+        hub: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FaceID adapter's download (diffusers' `_get_model_file`, after the base model loaded) did not go through
+    the one request: a gated adapter repository got huggingface_hub's words, a download cut off a traceback."""
+    from idcli.engine.faceid_loading import load_faceid_adapter
+
+    _no_resume_pause(monkeypatch)
+    failing = _failing_hub("cut") if hub == "cut" else _refusing_hub(401, "GatedRepo", "Access is restricted.")
+    with failing as (endpoint, requests):
+        _online_through(monkeypatch, endpoint, tmp_path / "cache")
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_faceid_adapter(None, "someone/faceid", "ip-adapter-faceid_sd15.safetensors")
+    text = str(refused.value)
+    assert "cannot load the FaceID adapter" in text, text
+    if hub == "cut":
+        assert FAILURE_WORDS["cut"].format(endpoint=endpoint) in text, text
+    else:
+        assert "'someone/faceid' is a gated repository" in text and len(requests) == 1, (text, requests)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
+
+
+def test_an_unreachable_proxy_is_named_not_blamed_on_the_hub(write_shotlist, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP(S)_PROXY set to a proxy that refuses: the refusal said `the hub (ENDPOINT) could not be reached
+    (Connection refused)`, sending people to check a hub their requests never reached. The proxy is named, without
+    the password its URL holds."""
+    from huggingface_hub.utils import close_session
+
+    shots = write_shotlist(SHOTS.format(revision="", prompt=LONG))
+    port = _closed_port()
+    _online_through(monkeypatch, "http://hub.example.test", tmp_path / "cache")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, f"http://someone:secret@127.0.0.1:{port}")
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # lower case overrides upper case
+    close_session()  # huggingface_hub's client reads the proxy variables when made
+    try:
+        text = str(_refusal(shots, tmp_path / "out"))
+    finally:
+        monkeypatch.undo()
+        close_session()
+    assert "the hub (http://hub.example.test) could not be reached" in text, text
+    assert f"through the proxy http://127.0.0.1:{port}" in text and "secret" not in text, text
+
+
+@pytest.mark.parametrize("hub", ["cut", "gated"])
+def test_a_hub_image_encoder_the_cache_lacks_is_asked_for_once_and_refused_in_words(
+        hub: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FaceID-Plus v2's CLIP image encoder, loaded by hub id (transformers' from_pretrained downloads it), did not go
+    through the one request either."""
+    from idcli.engine.faceid_plus import load_image_encoder
+
+    _no_resume_pause(monkeypatch)
+    failing = _failing_hub("cut") if hub == "cut" else _refusing_hub(401, "GatedRepo", "Access is restricted.")
+    with failing as (endpoint, requests):
+        _online_through(monkeypatch, endpoint, tmp_path / "cache")
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_image_encoder("someone/encoder", "models/image_encoder")
+    text = str(refused.value)
+    if hub == "cut":
+        assert FAILURE_WORDS["cut"].format(endpoint=endpoint) in text, text
+    else:
+        assert "'someone/encoder' is a gated repository" in text and len(requests) == 1, (text, requests)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]

@@ -482,6 +482,24 @@ def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bo
     download, as from_pretrained gives them: their files are neither downloaded nor asked to be safetensors (an SD1.5
     repository whose safety checker is published as a pickle only was refused without allow_pickle, and with it that
     1.2 GB pickle was downloaded)."""
+    from huggingface_hub.utils import httpx
+
+    from ..hub_reach import hub_problem
+
+    try:
+        return _downloaded_folder(cls, source, revision, use_safetensors, skip)
+    except httpx.TransportError as exc:
+        # Cut off after the one request was answered (and huggingface_hub's resumes): httpx's error, no OSError, so
+        # no `except` of the load's caught it (an "internal error"). Nothing partial is kept (.incomplete removed).
+        problem = hub_problem(exc, source, revision, downloading=True)
+        if problem is None:
+            raise
+        raise ModelUnavailableError(f"cannot load model '{source}': {problem.why}. To fix: {problem.fix}") from None
+
+
+def _downloaded_folder(cls: Any, source: str, revision: str | None, use_safetensors: bool | None,
+                       skip: set[str]) -> Path:
+    """``_hub_folder``'s work: the hub asked once where the cache lacks the model, then diffusers' download."""
     from ..hub_reach import ask_hub_once
     from ..model_setup import hub_snapshot
 

@@ -226,18 +226,27 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
     ``projection_class``, then install the row-scaled processors and the LoRA. Returns the processors'
     state and the projection. ``label`` names the variant in errors; ``lookup_hint`` ends a failed lookup's."""
     from diffusers.utils import _get_model_file
+    from huggingface_hub.utils import httpx
 
     from ..adapters import adapter_where
+    from ..hub_reach import hub_problem
 
     where = adapter_where(source, weight_name, subfolder)
     if not weight_name.endswith(".safetensors") and not allow_pickle:
         from ..adapters import pickle_refusal
 
         raise ModelUnavailableError(pickle_refusal(label, source, weight_name, subfolder))
+    _ask_hub_first(source, weight_name, subfolder, label, where, load_kwargs.get("revision"))
     try:
         file = Path(_get_model_file(source, weights_name=weight_name, subfolder=subfolder or None,
                                     user_agent={"file_type": "attn_procs_weights", "framework": "pytorch"},
                                     **load_kwargs))
+    except httpx.TransportError as exc:  # cut off after the check was answered (no OSError: it passed every except)
+        problem = hub_problem(exc, source, load_kwargs.get("revision"), downloading=True)
+        if problem is None:
+            raise
+        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {problem.why}. To fix: "
+                                    f"{problem.fix}") from None
     except (OSError, ValueError) as exc:
         offline = _not_cached_offline(source, weight_name, subfolder)
         if offline:
@@ -287,6 +296,18 @@ def pickle_lora_note(checkpoint: dict[str, dict[str, torch.Tensor]], file: Path)
     from ..adapter_layout import lora_absent_note
 
     return lora_absent_note(file, (f"{group}.{key}" for group, keys in checkpoint.items() for key in keys))
+
+
+def _ask_hub_first(source: str, weight_name: str, subfolder: str, label: str, where: str,
+                   revision: str | None) -> None:
+    """A hub adapter the cache lacks: the hub asked once before diffusers' download, which retries an unanswered
+    request for 25 s to minutes (idcli/hub_reach.py, as the base model's download); a refusal is raised in words."""
+    from ..hub_reach import ask_before_download
+
+    problem = ask_before_download(source, f"{subfolder}/{weight_name}" if subfolder else weight_name, revision)
+    if problem is not None:
+        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: it is not in the Hugging Face cache "
+                                    f"and cannot be downloaded: {problem.why}. To fix: {problem.fix}")
 
 
 def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | None:

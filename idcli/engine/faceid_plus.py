@@ -282,10 +282,21 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
         kwargs["subfolder"] = subfolder
     if revision:
         kwargs["revision"] = revision
+    from ..hub_reach import ask_before_download, problem_in_chain
+
+    where = f"'{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+    # A hub encoder the cache lacks: asked once before transformers' download retries (idcli/hub_reach.py).
+    problem = ask_before_download(source, f"{subfolder}/config.json" if subfolder else "config.json", revision)
+    if problem is not None:
+        raise ModelUnavailableError(f"cannot load the CLIP image encoder {where}: it is not in the Hugging Face "
+                                    f"cache and cannot be downloaded: {problem.why}. To fix: {problem.fix}")
     try:
         encoder = CLIPVisionModelWithProjection.from_pretrained(source, **kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
-        where = f"'{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
+        problem = problem_in_chain(exc, source, revision)  # transformers' "Can't load the configuration" hides it
+        if problem is not None:
+            raise ModelUnavailableError(f"cannot load the CLIP image encoder {where}: {problem.why}. To fix: "
+                                        f"{problem.fix}") from None
         folder = Path(source) / subfolder
         if not allow_pickle and (folder / "pytorch_model.bin").is_file() \
                 and not (folder / "model.safetensors").is_file():
