@@ -413,9 +413,10 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             # the error that stopped it (a full disk), for the morning after: unfinished.py says it
             store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,
                            **({"error": report.error, "not_rendered": report.not_rendered} if report.error else {})})
-        except ModelUnavailableError as refused:
-            # The engine could not load (a damaged weight file found only now): the run ends here, and its journal
-            # says why, not a run-start alone that the morning after reads as a render killed mid-run.
+        except (ModelUnavailableError, ExecutorUnavailableError) as refused:
+            # The engine could not load (a damaged weight file found only now; no Ray worker could start; the cluster
+            # went away): the run ends here, and its journal says why, not a run-start alone that the morning after
+            # reads as a render killed mid-run.
             seen = {(o.shot_id, o.take) for o in report.jobs}
             with contextlib.suppress(OSError, OutputError):  # a full disk must not hide why the run stopped
                 store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,

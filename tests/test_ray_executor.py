@@ -405,6 +405,9 @@ def test_a_worker_refusing_a_damaged_weight_file_is_reported_in_its_own_words(
     assert said.endswith("To fix: copy it again from where it came, or download or save the model again"), said
     assert "ModelUnavailableError" not in said and "Hugging Face cache" not in said, said
     assert not list((tmp_path / "out").glob("*/*.png"))
+    # The folder's journal ends saying why, as a local run's does (tests/test_model_refusal_journal.py).
+    ended = json.loads((tmp_path / "out" / ".idcli" / "journal.jsonl").read_text("utf-8").splitlines()[-1])
+    assert ended["event"] == "run-end" and ended["error"] == str(err.value) and ended["not_rendered"] == 1, ended
 
 
 def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(
