@@ -188,9 +188,14 @@ class OutputError(IdcliError):
 
 
 class ModelUnavailableError(IdcliError):
-    """A model that cannot be found or loaded; says where to get it."""
+    """A model that cannot be found or loaded; says where to get it.
+
+    ``missing``: true when the model is not on this machine at all (not in its Hugging Face cache): a Ray worker's
+    refusal then also says that each node needs the model (executors/ray_worker.py); false for one that is there but
+    does not load (a damaged weight file), whose own words say the fix."""
 
     exit_code = EXIT_MODEL_UNAVAILABLE
+    missing = False
 
 
 class ExecutorUnavailableError(IdcliError):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .commit_path import recover_sidecar, render_pending
-from .errors import ExecutorUnavailableError, Interrupted, OutputError
+from .errors import ExecutorUnavailableError, Interrupted, ModelUnavailableError, OutputError
 from .folder_projects import folder_projects
 from .interrupts import interrupted
 from .models import ModelIdentity
@@ -413,6 +413,16 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             # the error that stopped it (a full disk), for the morning after: unfinished.py says it
             store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,
                            **({"error": report.error, "not_rendered": report.not_rendered} if report.error else {})})
+        except (ModelUnavailableError, ExecutorUnavailableError) as refused:
+            # The engine could not load (a damaged weight file found only now; no Ray worker could start; the cluster
+            # went away): the run ends here, and its journal says why, not a run-start alone that the morning after
+            # reads as a render killed mid-run.
+            seen = {(o.shot_id, o.take) for o in report.jobs}
+            with contextlib.suppress(OSError, OutputError):  # a full disk must not hide why the run stopped
+                store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,
+                               "error": str(refused),
+                               "not_rendered": sum((job.shot_id, job.take) not in seen for job in pending)})
+            raise
         finally:
             progress.stop()
 

@@ -369,7 +369,7 @@ def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
         idcli.render(idcli.load_shotlist(path), tmp_path / "out", device="cpu", batch_size=batch_size,
                      executor=RayBackend(workers=1, engine_factory=unloadable_engine))
     assert err.value.exit_code == 4
-    assert f"on {socket.gethostname()}: ModelUnavailableError: cannot load model" in str(err.value)
+    assert f"on {socket.gethostname()}: cannot load model" in str(err.value)
     assert "each node needs idcli in this version, and the model in its own Hugging Face cache" in str(err.value)
     assert not list((tmp_path / "out").glob("*/*.png"))
     time.sleep(2)  # Ray's driver prints the errors it is told of from a thread polling the cluster
@@ -394,6 +394,43 @@ def test_workers_that_cannot_build_their_engine_stop_the_run_with_exit_4(
         assert "not in this node's cache" in str(refused.value.cause)
     finally:
         ray.kill(actor)
+
+
+def test_a_worker_refusing_a_damaged_weight_file_is_reported_in_its_own_words(
+        ray_cluster: str, tmp_path: Path) -> None:
+    """A model folder whose UNet weight file is cut after the driver planned it (the worker finds it so) stopped the
+    run with ``no Ray worker could start: on HOST: ModelUnavailableError: …; each node needs idcli in this version, and
+    the model in its own Hugging Face cache …``: a class name, and a cache hint that sent people to copy a model every
+    node already holds. Now the worker's refusal is said in the words (and fix) a local run prints, exit 4 still, and
+    the cache hint is kept for a model a node lacks (test_workers_that_cannot_build_their_engine_stop_the_run_…)."""
+    import socket
+
+    from ray_engines import CutsItsWeightsFirst
+
+    from idcli.engine.build import build_tiny_pipeline
+    from idcli.errors import ExecutorUnavailableError
+
+    model = tmp_path / "model"
+    build_tiny_pipeline("tiny-sd").save_pretrained(model, safe_serialization=True)
+    weights = model / "unet" / "diffusion_pytorch_model.safetensors"
+    path = tmp_path / "shots.yaml"
+    path.write_text(f"version: 1\nproject: ray\nmodel: {{preset: sd15, id: {json.dumps(str(model))}}}\n"
+                    "defaults: {size: 64x64, steps: 2}\nshots:\n  - {id: a, prompt: x}\n", "utf-8")
+    shotlist = idcli.load_shotlist(path)  # planned whole: the file is cut only as the worker builds its engine
+    with pytest.raises(ExecutorUnavailableError) as err:
+        idcli.render(shotlist, tmp_path / "out", device="cpu", batch_size=1,
+                     executor=RayBackend(workers=1, engine_factory=CutsItsWeightsFirst(str(weights),
+                                                                                       str(tmp_path / "cut"))))
+    said = " ".join(str(err.value).split())
+    assert err.value.exit_code == 4
+    assert said.startswith(f"no Ray worker could start: on {socket.gethostname()}: cannot load model '{model}': the "
+                           f"weight file '{weights}' is damaged or cut short (it is cut short"), said
+    assert said.endswith("To fix: copy it again from where it came, or download or save the model again"), said
+    assert "ModelUnavailableError" not in said and "Hugging Face cache" not in said, said
+    assert not list((tmp_path / "out").glob("*/*.png"))
+    # The folder's journal ends saying why, as a local run's does (tests/test_model_refusal_journal.py).
+    ended = json.loads((tmp_path / "out" / ".idcli" / "journal.jsonl").read_text("utf-8").splitlines()[-1])
+    assert ended["event"] == "run-end" and ended["error"] == str(err.value) and ended["not_rendered"] == 1, ended
 
 
 def test_driver_killed_mid_run_then_a_local_rerun_renders_nothing_twice(

@@ -509,8 +509,10 @@ def _downloaded_folder(cls: Any, source: str, revision: str | None, use_safetens
         # cached snapshot is left to diffusers, which loads it when the hub does not answer.
         problem = ask_hub_once(source, "model_index.json", revision)
         if problem is not None:
-            raise ModelUnavailableError(f"cannot load model '{source}': it is not in the Hugging Face cache and "
-                                        f"cannot be downloaded: {problem.why}. To fix: {problem.fix}")
+            missing = ModelUnavailableError(f"cannot load model '{source}': it is not in the Hugging Face cache and "
+                                            f"cannot be downloaded: {problem.why}. To fix: {problem.fix}")
+            missing.missing = True
+            raise missing
     passed = dict.fromkeys(skip)
     if use_safetensors is not None:
         return Path(cls.download(source, revision=revision, use_safetensors=use_safetensors, **passed))

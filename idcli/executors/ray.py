@@ -487,8 +487,8 @@ class RayExecutor:
                     queue.appendleft((jobs, attempts))
                     self._if_connection_lost()
                     raise
-                if (why := _engine_unavailable(exc)) is not None:
-                    cannot_start(index, jobs, attempts, why)
+                if (unavailable := _engine_unavailable(exc)) is not None:
+                    cannot_start(index, jobs, attempts, *unavailable)
                     return
                 idle.append(index)
                 fail([j for j in jobs if j.stem not in settled], _task_error(exc))
@@ -499,12 +499,12 @@ class RayExecutor:
             deaths[index] = 0
             idle.append(index)
 
-        def cannot_start(index: int, jobs: list[Job], attempts: int, why: str) -> None:
+        def cannot_start(index: int, jobs: list[Job], attempts: int, why: str, missing: bool = True) -> None:
             # The engine could not be built there (a model missing from that node's cache...): the worker is
             # dropped and its batch goes to another; none left, the run stops.
             self._drop(index)
             if len(dropped) == len(self.actors):
-                raise ExecutorUnavailableError(f"no Ray worker could start: {why}; {NO_ENGINE_HINT}") from None
+                raise ExecutorUnavailableError(_none_could_start(why, missing)) from None
             sink.note(self._could_not_start(why))
             queue.appendleft((jobs, attempts))
 
@@ -626,7 +626,7 @@ class RayExecutor:
                 left_out = {id(ref) for index in unplaced for ref in asked.pop(index)}
                 waiting = [ref for ref in waiting if id(ref) not in left_out]
         answers: dict[int, list[int]] = {}
-        cannot: list[str] = []
+        cannot: list[tuple[str, bool]] = []
         for index, refs in asked.items():
             try:
                 answers[index] = [int(size) for size in ray.get(refs)]
@@ -634,16 +634,16 @@ class RayExecutor:
             except RayActorError as exc:  # an engine_factory whose failure escaped the worker, or a worker that died
                 if self.head is not None and not self.head.answers():
                     self.head.gone()
-                why = _cause(exc)
+                unavailable = (_cause(exc), True)
             except RayTaskError as exc:
-                if (unavailable := _engine_unavailable(exc)) is None:
+                if (refused := _engine_unavailable(exc)) is None:
                     raise
-                why = unavailable
+                unavailable = refused
             self._drop(index)
-            cannot.append(why)
+            cannot.append(unavailable)
         if not answers:
-            raise ExecutorUnavailableError(f"no Ray worker could start: {cannot[-1]}; {NO_ENGINE_HINT}")
-        for why in cannot:
+            raise ExecutorUnavailableError(_none_could_start(*cannot[-1]))
+        for why, _ in cannot:
             sink.note(self._could_not_start(why))
         sizes = [min(answer[g] for answer in answers.values()) for g in range(len(groups))]
         differing = [g for g in range(len(groups)) if len({answer[g] for answer in answers.values()}) > 1]
@@ -789,13 +789,23 @@ NO_ENGINE_HINT = ("each node needs idcli in this version, and the model in its o
                   "folder at the same path (docs/scale-out.md)")
 
 
-def _engine_unavailable(exc: BaseException) -> str | None:
-    """Why a worker could not build its engine, when that is what ``exc`` (a Ray task error) carries; else None."""
+def _none_could_start(why: str, missing: bool) -> str:
+    """The run's stop when no worker could build its engine: the last worker's words, and where each node must hold
+    the model only when it was missing there (a damaged weight file's own words say its fix)."""
+    return f"no Ray worker could start: {why}; {NO_ENGINE_HINT}" if missing else f"no Ray worker could start: {why}"
+
+
+def _engine_unavailable(exc: BaseException) -> tuple[str, bool] | None:
+    """Why a worker could not build its engine, and whether the model was missing from its node, when that is what
+    ``exc`` (a Ray task error) carries; else None."""
     from .ray_worker import EngineUnavailable
 
     # A RayTaskError is also an instance of the class it wraps, but its text is the remote traceback: use the cause.
     cause = getattr(exc, "cause", None)
-    return str(cause.args[0]) if isinstance(cause, EngineUnavailable) and cause.args else None
+    if not isinstance(cause, EngineUnavailable) or not cause.args:
+        return None
+    # A worker of an earlier idcli raised the words alone: missing, as it was always said.
+    return str(cause.args[0]), bool(cause.args[1]) if len(cause.args) > 1 else True
 
 
 def _no_auto_init() -> list[Any]:

@@ -23,7 +23,8 @@ from ..runtime import Runtime
 
 class EngineUnavailable(Exception):
     """This worker could not build its engine (its node lacks the model, or cannot read the model folder): raised
-    by each call to it, so the driver drops the worker and says why in one line."""
+    by each call to it, so the driver drops the worker and says why in one line. Its args: the words, and whether the
+    model is missing from this node (then the driver adds where each node must hold it)."""
 
 
 class RenderWorker:
@@ -49,11 +50,12 @@ class RenderWorker:
         # Kept, not raised: an actor whose __init__ raises is dead, and Ray then prints that traceback on the
         # driver's terminal for every call to it. Each call raises it instead, one line (docs/scale-out.md).
         self.unavailable: str | None = None
+        self.model_missing = False
         try:
             self.engine = engine_factory(model, self.runtime, adapter)
         except Exception as exc:
             self.engine = None
-            self.unavailable = f"on {socket.gethostname()}: {type(exc).__name__}: {exc}"
+            self.unavailable, self.model_missing = refusal(exc, model)
         self.build_seconds = time.perf_counter() - started
         self.oom_limits: dict[int, int] = {}  # this worker's out-of-memory back-off, as the local executor's
         gpu = None
@@ -74,7 +76,7 @@ class RenderWorker:
 
     def _engine(self) -> Any:
         if self.unavailable is not None:
-            raise EngineUnavailable(self.unavailable)
+            raise EngineUnavailable(self.unavailable, self.model_missing)
         return self.engine
 
     def render(self, jobs: list[Job], size: int, save_masks: bool) -> dict[str, Any]:
@@ -107,6 +109,29 @@ class RenderWorker:
                             "started": outcome.started, "finished": outcome.finished})
         return {"batches": batches, "notes": notes, "worker": self.worker, "attempt": _attempt(),
                 "seconds": time.perf_counter() - started, "forward_seconds": forward, "encode_seconds": encode}
+
+
+def refusal(exc: Exception, model: ModelIdentity) -> tuple[str, bool]:
+    """Why this worker could not build its engine, as the driver says it, and whether the model is missing from this
+    node. idcli's own refusal (a damaged weight file, an index naming a weight no shard holds) is given in its own
+    words, which end with their fix, as a local run prints them; only another error is named by its class. The model
+    is missing when the error says so (``ModelUnavailableError.missing``), when this node lacks its files, or when the
+    error is none of idcli's (idcli missing on the node, another version of it): a cache hint there, not for a file
+    that is there but damaged."""
+    from ..errors import IdcliError
+    from ..model_setup import hub_snapshot
+
+    host = socket.gethostname()
+    if not isinstance(exc, IdcliError):
+        return f"on {host}: {type(exc).__name__}: {exc}", True
+    try:
+        if model.source == "local":
+            absent = not (Path(str(model.id)) / "model_index.json").is_file()
+        else:
+            absent = model.source == "hub" and hub_snapshot(str(model.id), model.revision) is None
+    except Exception:  # a cache or folder this node cannot read: as good as missing here
+        absent = True
+    return f"on {host}: {exc}", bool(getattr(exc, "missing", False)) or absent
 
 
 def _attempt() -> int:
