@@ -100,6 +100,20 @@ def _silent_server() -> Iterator[list[int]]:
 
 
 @contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A hub answering as ``handler`` does on a free local port, for the length of the block: its endpoint."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def _refusing_hub(status: int, error_code: str, message: str) -> Iterator[tuple[str, list[str]]]:
     """A server answering every request as the hub refuses one: ``status`` with its X-Error-Code and
     X-Error-Message headers (what huggingface_hub's hf_raise_for_status reads)."""
@@ -124,15 +138,8 @@ def _refusing_hub(status: int, error_code: str, message: str) -> Iterator[tuple[
 
         do_HEAD = do_GET = _refuse
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Refuse) as endpoint:
+        yield endpoint, requests
 
 
 def _refusal(shots: Path, out: Path) -> ModelUnavailableError:
@@ -309,15 +316,8 @@ def _failing_hub(mode: str) -> Iterator[tuple[str, list[str]]]:
             else:
                 self._answer(503 if mode == "get 503" else int(mode), 0)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Fail)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Fail) as endpoint:
+        yield endpoint, requests
 
 
 def _no_resume_pause(monkeypatch: pytest.MonkeyPatch) -> None:
