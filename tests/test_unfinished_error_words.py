@@ -57,3 +57,18 @@ def test_a_short_error_is_kept_as_it_is(tmp_path: Path) -> None:
     error = "the disk filled while writing /out/a/a_t1.png"
     left = unfinished_takes(_ended_with(tmp_path, error))
     assert left is not None and left.error == error
+
+
+
+def test_a_refusal_holding_a_semicolon_keeps_its_fix_in_the_note(tmp_path: Path) -> None:
+    """A local model folder with pickle weights alone, refused as the engine loads it (idcli/engine/build.py's
+    words). The note's "N not rendered: …" kept what came before the first ";" (for "disk full while writing PATH;
+    nothing partial was kept"), which dropped the refusal's advice and its fix."""
+    fix = ("To fix: the folder '/srv/m' is not a complete diffusers model (model_index.json, unet/, vae/, "
+           "text_encoder/ ... with .safetensors weights)")
+    error = ("cannot load model '/srv/m' for preset 'sd15': Could not find the necessary `safetensors` weights in "
+             "{'unet/diffusion_pytorch_model.bin'} (variant=None); only .safetensors weights are loaded by default — "
+             f"set model.allow_pickle: true to load pickle checkpoints (weights only). {fix}")
+    note = unfinished_takes(_ended_with(tmp_path, error))
+    assert note is not None and "2 not rendered: cannot load model '/srv/m'" in note.note()
+    assert f"… {fix}); to finish: idcli render " in note.note(), note.note()
