@@ -381,6 +381,9 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             except OutputError as exc:  # as when rendering: what was committed is reported, the rest failed
                 _stopped_by_folder(report, exc, pending, outcome)
                 pending = []
+            except ModelUnavailableError as refused:  # identity QA's face models, at the first image reused
+                _journal_refusal(store, report, pending, refused)
+                raise
         store.stamps.save()  # now, not at the session's end: a run killed while rendering keeps them
         if signer is not None:
             note_unsigned(store, plan.jobs, report, progress)
@@ -417,14 +420,19 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
             # The engine could not load (a damaged weight file found only now; no Ray worker could start; the cluster
             # went away): the run ends here, and its journal says why, not a run-start alone that the morning after
             # reads as a render killed mid-run.
-            seen = {(o.shot_id, o.take) for o in report.jobs}
-            with contextlib.suppress(OSError, OutputError):  # a full disk must not hide why the run stopped
-                store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,
-                               "error": str(refused),
-                               "not_rendered": sum((job.shot_id, job.take) not in seen for job in pending)})
+            _journal_refusal(store, report, pending, refused)
             raise
         finally:
             progress.stop()
+
+
+def _journal_refusal(store: OutputStore, report: RenderReport, pending: list[Job], refused: Exception) -> None:
+    """The run-end line of a run a model refusal stopped: why, and the takes of ``pending`` not reached."""
+    seen = {(o.shot_id, o.take) for o in report.jobs}
+    with contextlib.suppress(OSError, OutputError):  # a full disk must not hide why the run stopped
+        store.journal({"event": "run-end", "rendered": report.rendered, "failed": report.failed,
+                       "error": str(refused),
+                       "not_rendered": sum((job.shot_id, job.take) not in seen for job in pending)})
 
 
 def _stopped_by_folder(report: RenderReport, exc: OutputError, pending: list[Job],

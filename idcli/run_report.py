@@ -83,7 +83,9 @@ STATUSES = ("rendered", "skipped", "recovered", "restored", "reused", "kept", "f
 def not_rendered_words(count: int, error: str | None) -> str:
     """"N not rendered: the disk filled while writing PATH": the takes a full disk (or a folder that refused a
     write) stopped the run before. Counted failed, 91 of them read as 91 broken shots (the night-run trial)."""
-    why = (error or "the folder stopped the run").split(";")[0]
+    why = error or "the folder stopped the run"
+    if " To fix: " not in why:  # a refusal's words (a model's, exit 4) end with their fix: kept whole, ";" and all
+        why = why.split(";")[0]
     return f"{count} not rendered: " + why.replace("disk full while", "the disk filled while", 1)
 
 

@@ -404,10 +404,31 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,
-                      printable(error[:300]) if isinstance(error, str) and error else None,  # a received journal's text
+                      printable(shortened(error)) if isinstance(error, str) and error else None,  # a received text
                       running, changed, gone, command, only,
                       _blocked(recorded_blocked, set(missing), shell_path(shotlist) if changed else None),
                       asked_command, unsaid(request), asked, blocked_failed, only_gone)
+
+
+def shortened(error: str, limit: int = 300) -> str:
+    """A journal's error in at most ``limit`` characters (a received journal's text may be any length): cut between
+    words (or a path's folders) and marked "…", the "To fix: …" it ends with kept whole. Cut at 300 mid-word, a damaged
+    weight file's refusal under a long model path ended "To fix: copy it again from where it cam"."""
+    if len(error) <= limit:
+        return error
+    reason, said, fix = error.partition(" To fix: ")
+    fix = said.lstrip() + fix
+    if said and len(fix) <= limit // 2:  # room left for the why: half the note at least
+        return _cut(reason, limit - len(fix) - 2) + "… " + fix
+    return _cut(error, limit - 1) + "…"
+
+
+def _cut(text: str, length: int) -> str:
+    """``text`` to at most ``length`` characters, ending before a space or a "/" where one is in its second half."""
+    if len(text) <= length:
+        return text
+    at = max(text.rfind(" ", 0, length + 1), text.rfind("/", 0, length + 1))
+    return text[:at] if at > length // 2 else text[:length]
 
 
 def _shot_ids(shotlist: Path) -> set[str] | None:

@@ -494,7 +494,9 @@ def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bo
         problem = hub_problem(exc, source, revision, downloading=True)
         if problem is None:
             raise
-        raise ModelUnavailableError(f"cannot load model '{source}': {problem.why}. To fix: {problem.fix}") from None
+        cut = ModelUnavailableError(f"cannot load model '{source}': {problem.why}. To fix: {problem.fix}")
+        cut.missing = True  # not (wholly) on this machine: a partial snapshot is no model (ray_worker.refusal)
+        raise cut from None
 
 
 def _downloaded_folder(cls: Any, source: str, revision: str | None, use_safetensors: bool | None,
