@@ -38,6 +38,9 @@ assert LONG_SHOTS != SHOTS
 # How long the driver is given to end once the head is stopped: a hang (the run before 2026-12-02) fails the test here
 # instead of holding the suite.
 EXIT_BOUND_SECONDS = 90
+# How long a driver is given to start Ray and its workers' engines, before the head is stopped: a hang guard only (40 s
+# on two cores three busy loops shared, 2026-12-02), apart from the bound above, which starts at the stop.
+STARTUP_BOUND_SECONDS = 240
 
 
 def test_the_head_watch_takes_a_port_that_accepts_but_never_answers_for_a_head_gone() -> None:
@@ -211,14 +214,20 @@ def test_a_head_paused_for_less_than_the_grace_is_no_went_away(write_shotlist, t
 
 
 # Run in a process of its own (a frozen head leaves Ray's core stuck in it): ``idcli.render`` on two workers, the head's
-# GCS stopped once both are up and the batches are cut, before the first is handed out. The driver's GCS reads are
-# counted where its modules call them: those given up after waiting their whole deadline.
+# GCS stopped once both are up and the batches are cut, before the first is handed out, and a file written to say so
+# (the test's bound on the driver starts there: starting Ray and two engines on a loaded machine took 40 s and more,
+# and counted in that bound before 2026-12-02). The driver's GCS reads are counted where its modules call them: those
+# given up after waiting their whole deadline. A read given up holds the others back for STUCK_READ_SECONDS (60 s),
+# then one is asked again, by design (tests/test_gcs_deadline.py): set here past the test's bound, so that the count
+# is the frozen head's cost alone, not how long a loaded machine took to tell it gone (no-op for a gcs_deadline.py
+# without that bound, as before ray-tail-3).
 FROZEN_BEFORE_DISPATCH = r"""
 import json, os, signal, sys
 import idcli
-from idcli.executors import ray as ray_executor, ray_deaths
+from idcli.executors import gcs_deadline, ray as ray_executor, ray_deaths
 
-shots, out, address, gcs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+shots, out, address, gcs, frozen = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+gcs_deadline.STUCK_READ_SECONDS = float(sys.argv[6])
 expired = []
 
 def counted(real):
@@ -240,6 +249,7 @@ def frozen_before_dispatch(self, *args, **kwargs):
     cut = batches(self, *args, **kwargs)
     ray.get([actor.describe.remote() for actor in self.actors])  # both workers placed, their engines built
     os.kill(gcs, signal.SIGSTOP)
+    open(frozen, "w").close()
     return cut
 
 ray_executor.RayExecutor._batches = frozen_before_dispatch
@@ -254,6 +264,18 @@ os._exit(0)
 """
 
 
+def _until_written(path: Path, driver: subprocess.Popen[str], seconds: float, stderr: Path) -> None:
+    """Wait for the driver to write ``path`` (its workers started, the head's GCS stopped); a driver that ends or hangs
+    before fails here, the first with its ``stderr``."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if driver.poll() is not None:
+            pytest.fail(f"the driver ended before the head's GCS was stopped: {stderr.read_text()[-3000:]}")
+        if time.monotonic() >= deadline:
+            pytest.fail(f"the driver had not started its workers {seconds} s after it started")
+        time.sleep(0.05)
+
+
 def test_a_head_frozen_before_the_first_batch_costs_one_read_deadline_not_one_per_worker(write_shotlist,
                                                                                          tmp_path: Path) -> None:
     """The driver reads each worker's process from Ray's actor table as it hands the worker its first batch, one read
@@ -261,22 +283,29 @@ def test_a_head_frozen_before_the_first_batch_costs_one_read_deadline_not_one_pe
     waited their whole deadline (W x 5 s) before the head watch could say "went away", and each dispatch to a worker
     whose read had failed read again. Now no read is asked while an earlier one is unanswered: one deadline for all.
     Two workers (half a CPU each on the one-CPU cluster): "went away", after exactly one read given up (two before)."""
-    path, out = write_shotlist(LONG_SHOTS), tmp_path / "out"
+    path, out, frozen = write_shotlist(LONG_SHOTS), tmp_path / "out", tmp_path / "frozen"
     env = {**cli_env(tmp_path / "home"), "RAY_AUTH_MODE": "disabled"}
     with own_cluster(env) as (head, address):
         gcs = [pid for pid, name in processes_in_group(head.pid).items() if name.startswith("gcs_server")]
         assert len(gcs) == 1, processes_in_group(head.pid)
-        driver = subprocess.Popen([sys.executable, "-c", FROZEN_BEFORE_DISPATCH, str(path), str(out), address,
-                                   str(gcs[0])], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Its output to files, not pipes: while the test waits for the stop, nothing reads a pipe, and a full one would
+        # hold the driver.
+        with (tmp_path / "stdout").open("w") as stdout_file, (tmp_path / "stderr").open("w") as stderr_file:
+            driver = subprocess.Popen([sys.executable, "-c", FROZEN_BEFORE_DISPATCH, str(path), str(out), address,
+                                       str(gcs[0]), str(frozen), str(EXIT_BOUND_SECONDS * 10)], env=env,
+                                      stdout=stdout_file, stderr=stderr_file, text=True)
         try:
-            stdout, stderr = driver.communicate(timeout=EXIT_BOUND_SECONDS + 60)
+            _until_written(frozen, driver, STARTUP_BOUND_SECONDS, tmp_path / "stderr")
+            driver.wait(timeout=EXIT_BOUND_SECONDS)
         except subprocess.TimeoutExpired:
-            driver.kill()
-            driver.wait()
-            pytest.fail("the driver was still running after the head's GCS was stopped")
+            pytest.fail(f"the driver was still running {EXIT_BOUND_SECONDS} s after the head's GCS was stopped")
         finally:
+            if driver.poll() is None:
+                driver.kill()
+                driver.wait()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(gcs[0], signal.SIGCONT)
+    stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
     assert driver.returncode == 0, stderr[-3000:]
     outcome = json.loads(stdout.strip().splitlines()[-1])
     assert outcome["said"] == (f"the Ray cluster at {address} went away (its head no longer answers); the images "
