@@ -52,6 +52,14 @@ def ask_hub_once(repo_id: str, filename: str, revision: str | None = None,
     return None
 
 
+def offline_now() -> bool:
+    """Whether huggingface_hub is in offline mode, as it read the environment at import or as the environment says
+    now (``offline_in_environment``): what a load must honour before it lets a library try the network."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or offline_in_environment()
+
+
 def offline_in_environment() -> bool:
     """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) says offline now. huggingface_hub reads it once, when first
     imported: a process that set it later (a host script, the tests' fixture) means it all the same, and is never
@@ -112,7 +120,10 @@ def hub_problem(exc: BaseException, repo_id: str, revision: str | None = None,
                           f"{' to the download' if downloading else ''} (busy, rate-limiting or failing)",
                           "wait and run again (what was downloaded whole stays in the cache; nothing partial was "
                           "kept), or set HF_ENDPOINT to a mirror")
-    if downloading and isinstance(exc, httpx.TransportError):  # answered, then cut off: not a timeout of the check
+    if downloading and isinstance(exc, httpx.TransportError) \
+            and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        # answered, then cut off: not a timeout of the check, nor a connection never made (a name not resolved, a
+        # port refused: the hub could not be reached, below)
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return HubProblem("broken-off", f"the download from the hub ({endpoint}) broke off ({reason}), after "
                           "huggingface_hub's own attempts to resume it",

@@ -462,3 +462,38 @@ def test_a_hub_image_encoder_the_cache_lacks_is_asked_for_once_and_refused_in_wo
     else:
         assert "'someone/encoder' is a gated repository" in text and len(requests) == 1, (text, requests)
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "blobs" in p.parts]
+
+
+def test_offline_as_the_environment_says_now_loads_no_encoder_from_the_hub_and_says_offline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HUB_OFFLINE=1 set after huggingface_hub read it (a host script, the tests' fixture): FaceID-Plus v2's image
+    encoder, not in the cache, is refused in the offline words, asking nothing. Before,
+    transformers went to the hub (found by a CI run where the hub's name did not resolve: "the download from the hub
+    broke off ([Errno -2] Name or service not known)")."""
+    from idcli.engine.faceid_plus import load_image_encoder
+
+    with _silent_server() as seen:
+        _online_through(monkeypatch, f"http://127.0.0.1:{seen[0]}", tmp_path / "cache")
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the environment says offline; huggingface_hub read "online"
+        with pytest.raises(ModelUnavailableError) as refused:
+            load_image_encoder("someone/encoder", "models/image_encoder")
+        connections = seen[1:]
+    text = str(refused.value)
+    assert "is not in the Hugging Face cache" in text and "HF_HUB_OFFLINE=1 forbids downloading it" in text, text
+    assert connections == [], connections
+
+
+def test_a_connection_never_made_during_a_download_is_an_unreachable_hub_not_a_cut_download() -> None:
+    """A name that does not resolve or a port refused, raised by a download (transformers' own, after the check
+    was not asked): the hub could not be reached; only a transport error after the connection is a download that
+    broke off."""
+    from huggingface_hub.utils import httpx
+
+    from idcli.hub_reach import hub_problem
+
+    never = hub_problem(httpx.ConnectError("[Errno -2] Name or service not known"), "someone/encoder",
+                        downloading=True)
+    assert never is not None and never.kind == "unreachable", never
+    assert "could not be reached ([Errno -2] Name or service not known" in never.why, never.why
+    cut = hub_problem(httpx.RemoteProtocolError("peer closed connection"), "someone/encoder", downloading=True)
+    assert cut is not None and cut.kind == "broken-off", cut

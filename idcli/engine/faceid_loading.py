@@ -316,11 +316,10 @@ def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | 
     diffusers words a file missing from the cache in offline mode as the repository not having it ("h94/IP-Adapter-
     FaceID does not appear to have a file named ip-adapter-faceid_sd15.bin"), which sent people looking for a
     renamed file."""
-    from huggingface_hub import constants
-
     from ..adapters import not_cached_offline
+    from ..hub_reach import offline_now
 
-    if not constants.HF_HUB_OFFLINE or Path(source).is_dir():
+    if not offline_now() or Path(source).is_dir():
         return None
     return not_cached_offline(source, weight_name, subfolder)
 

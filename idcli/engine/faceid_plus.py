@@ -282,7 +282,10 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
         kwargs["subfolder"] = subfolder
     if revision:
         kwargs["revision"] = revision
-    from ..hub_reach import ask_before_download, problem_in_chain
+    from ..hub_reach import ask_before_download, offline_now, problem_in_chain
+
+    if offline_now():  # as the environment says now: huggingface_hub read it once, at import
+        kwargs["local_files_only"] = True
 
     where = f"'{source}'" + (f" (subfolder '{subfolder}')" if subfolder else "")
     # A hub encoder the cache lacks: asked once before transformers' download retries (idcli/hub_reach.py).
@@ -305,9 +308,7 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
                 "pickles are refused by default. To fix: set model.allow_pickle: true to load it (weights-only), or "
                 "add its model.safetensors (h94/IP-Adapter publishes both; `idcli models fetch PRESET --variant "
                 "faceid-plusv2` fetches that one)") from None
-        from huggingface_hub import constants
-
-        if constants.HF_HUB_OFFLINE and not Path(source).is_dir():
+        if offline_now() and not Path(source).is_dir():
             # transformers' words ("We couldn't connect to 'https://huggingface.co'") for a file not in the cache,
             # where offline mode tried no connection
             from ..adapters import encoder_not_cached_offline
