@@ -25,6 +25,12 @@ class HubProblem:
     why: str
     fix: str
 
+    def refusal(self, what: str, *, uncached: bool = False) -> str:
+        """The words of ``what`` ("cannot load model 'ORG/NAME'") refused for this problem, as every loader and
+        ``models fetch`` say it; ``uncached``: asked before a download the cache lacks."""
+        before = "it is not in the Hugging Face cache and cannot be downloaded: " if uncached else ""
+        return f"{what}: {before}{self.why}. To fix: {self.fix}"
+
 
 def ask_hub_once(repo_id: str, filename: str, revision: str | None = None,
                  endpoint: str | None = None) -> HubProblem | None:

@@ -368,7 +368,7 @@ def _hub_failure(need: Need, exc: BaseException, endpoint: str | None = None) ->
     what = _cannot_fetch(need)
     problem = hub_problem(exc, need.repo_id, endpoint=endpoint, downloading=True)
     if problem is not None:  # a gated repository, a misspelt id, a hub that does not answer: each its own fix
-        return ModelUnavailableError(f"{what}: {problem.why}. To fix: {problem.fix}.")
+        return ModelUnavailableError(problem.refusal(what) + ".")
     if "Consistency check failed" in text:
         return ModelUnavailableError(f"{what}: {text}. The download ended early (truncated); run the same command "
                                      "again — nothing partial was kept.")
@@ -391,7 +391,7 @@ def fetch_need(need: Need, cache_dir: Path | None, endpoint: str | None) -> dict
     asked = need.filename or (f"{need.subfolder}/{ENCODER_FILES[0]}" if need.subfolder else "model_index.json")
     problem = ask_hub_once(need.repo_id, asked, endpoint=endpoint)
     if problem is not None:
-        raise ModelUnavailableError(f"{_cannot_fetch(need)}: {problem.why}. To fix: {problem.fix}.")
+        raise ModelUnavailableError(problem.refusal(_cannot_fetch(need)) + ".")
     try:
         if need.filename is None:
             folder = Path(snapshot_download(need.repo_id, allow_patterns=need.allow_patterns(),

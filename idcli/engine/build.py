@@ -494,7 +494,7 @@ def _hub_folder(cls: Any, source: str, revision: str | None, use_safetensors: bo
         problem = hub_problem(exc, source, revision, downloading=True)
         if problem is None:
             raise
-        cut = ModelUnavailableError(f"cannot load model '{source}': {problem.why}. To fix: {problem.fix}")
+        cut = ModelUnavailableError(problem.refusal(f"cannot load model '{source}'"))
         cut.missing = True  # not (wholly) on this machine: a partial snapshot is no model (ray_worker.refusal)
         raise cut from None
 
@@ -511,8 +511,7 @@ def _downloaded_folder(cls: Any, source: str, revision: str | None, use_safetens
         # cached snapshot is left to diffusers, which loads it when the hub does not answer.
         problem = ask_hub_once(source, "model_index.json", revision)
         if problem is not None:
-            missing = ModelUnavailableError(f"cannot load model '{source}': it is not in the Hugging Face cache and "
-                                            f"cannot be downloaded: {problem.why}. To fix: {problem.fix}")
+            missing = ModelUnavailableError(problem.refusal(f"cannot load model '{source}'", uncached=True))
             missing.missing = True
             raise missing
     passed = dict.fromkeys(skip)

@@ -245,8 +245,7 @@ def load_adapter_checkpoint(pipe: Any, source: str, weight_name: str, subfolder:
         problem = hub_problem(exc, source, load_kwargs.get("revision"), downloading=True)
         if problem is None:
             raise
-        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: {problem.why}. To fix: "
-                                    f"{problem.fix}") from None
+        raise ModelUnavailableError(problem.refusal(f"cannot load the {label} adapter {where}")) from None
     except (OSError, ValueError) as exc:
         offline = _not_cached_offline(source, weight_name, subfolder)
         if offline:
@@ -306,8 +305,7 @@ def _ask_hub_first(source: str, weight_name: str, subfolder: str, label: str, wh
 
     problem = ask_before_download(source, f"{subfolder}/{weight_name}" if subfolder else weight_name, revision)
     if problem is not None:
-        raise ModelUnavailableError(f"cannot load the {label} adapter {where}: it is not in the Hugging Face cache "
-                                    f"and cannot be downloaded: {problem.why}. To fix: {problem.fix}")
+        raise ModelUnavailableError(problem.refusal(f"cannot load the {label} adapter {where}", uncached=True))
 
 
 def _not_cached_offline(source: str, weight_name: str, subfolder: str) -> str | None:

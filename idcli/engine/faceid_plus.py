@@ -291,15 +291,13 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
     # A hub encoder the cache lacks: asked once before transformers' download retries (idcli/hub_reach.py).
     problem = ask_before_download(source, f"{subfolder}/config.json" if subfolder else "config.json", revision)
     if problem is not None:
-        raise ModelUnavailableError(f"cannot load the CLIP image encoder {where}: it is not in the Hugging Face "
-                                    f"cache and cannot be downloaded: {problem.why}. To fix: {problem.fix}")
+        raise ModelUnavailableError(problem.refusal(f"cannot load the CLIP image encoder {where}", uncached=True))
     try:
         encoder = CLIPVisionModelWithProjection.from_pretrained(source, **kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
         problem = problem_in_chain(exc, source, revision)  # transformers' "Can't load the configuration" hides it
         if problem is not None:
-            raise ModelUnavailableError(f"cannot load the CLIP image encoder {where}: {problem.why}. To fix: "
-                                        f"{problem.fix}") from None
+            raise ModelUnavailableError(problem.refusal(f"cannot load the CLIP image encoder {where}")) from None
         folder = Path(source) / subfolder
         if not allow_pickle and (folder / "pytorch_model.bin").is_file() \
                 and not (folder / "model.safetensors").is_file():
