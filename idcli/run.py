@@ -316,7 +316,7 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                               "file_relpath": shotlist_relpath(loaded, store.root) if loaded is not None else None,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
                               "takes": [list(take) for take in takes], **_shot_order(loaded)})
-        from .unfinished import blocked_record
+        from .blocked_takes import blocked_record
 
         # request: what the morning after's "to finish" command repeats; blocked: takes no render can finish
         # until a character's file is fixed (unfinished.py)
