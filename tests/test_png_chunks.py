@@ -88,7 +88,7 @@ def test_the_other_ways_a_png_is_not_whole() -> None:
     with pytest.raises(PngFormatError, match="not a PNG"):
         png_chunks(b"GIF89a" + png[6:])
     # Bytes appended to a whole PNG: it has its IEND (said "no IEND chunk at its end" until 2026-12-02).
-    with pytest.raises(PngFormatError, match="^8 bytes after its IEND chunk, where a PNG ends$"):
+    with pytest.raises(PngFormatError, match=r"^8 bytes after its IEND chunk, where a PNG ends$"):
         png_chunks(png + b"trailing")
     with pytest.raises(PngFormatError, match="no IEND chunk at its end"):
         png_chunks(png[:-12])  # the IEND chunk cut off whole
