@@ -211,7 +211,7 @@ def _alone(check: ImageCheck, image: Path, trust_pem: str | None) -> ImageCheck:
     what it should be."""
     from .provenance import read_png_record
     from .signing import EXTRA_HINT, available, carries_manifest
-    from .verify import signature_alone
+    from .verify import signature_alone, untrusted_signer
 
     try:
         data = safeio.read_regular(image, MAX_IMAGE_BYTES, follow_links=False)
@@ -226,8 +226,9 @@ def _alone(check: ImageCheck, image: Path, trust_pem: str | None) -> ImageCheck:
     elif isinstance(record, dict) and isinstance(record.get("delivery"), dict):
         check.problems = _copy_alone(check, data, record, trust_pem) if carries_manifest(data) else [unsigned]
         state = (check.c2pa or {}).get("state")
+        unchecked = "" if state == "Trusted" else f". {untrusted_signer()}"
         check.notes = [] if check.problems else [f"{ALONE}: its C2PA manifest is {state}, a delivered copy of its "
-                                                 "take as idcli signed it"]
+                                                 f"take as idcli signed it{unchecked}"]
     else:
         check.c2pa, said, intact = signature_alone(image, trust_pem)
         check.problems = [] if intact else (said or [unsigned])

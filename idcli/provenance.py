@@ -283,8 +283,10 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
         pos = end
         if kind == b"IEND":
             break
-    if not chunks or chunks[-1][0] != b"IEND" or pos != len(data):
+    if not chunks or chunks[-1][0] != b"IEND":
         raise PngFormatError("no IEND chunk at its end")
+    if pos != len(data):  # a whole PNG with something appended: it has its IEND, which is not the file's end
+        raise PngFormatError(f"{len(data) - pos:,} bytes after its IEND chunk, where a PNG ends")
     return chunks
 
 

@@ -315,6 +315,10 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
     if plate:
         description += (f"; faces re-generated into the plate {manifest_file_name(plate.get('path'))} "
                         f"(sha256 {plate.get('sha256')})")
+    noise = random_face_model_names(record)
+    if noise:  # a real model can be given the synthetic face pack: its identities are noise, its pixels are not
+        description += (f"; the identities of {', '.join(noise)} were made by random-weight test face models, "
+                        "so they carry no likeness")
     return {
         "claim_generator_info": [{"name": TOOL_NAME, "version": TOOL_VERSION}],
         "title": Path(str((record.get("image") or {}).get("path", "image.png"))).name,
@@ -329,6 +333,14 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
             {"label": ASSERTION_LABEL, "data": reviewer_fields(record)},
         ],
     }
+
+
+def random_face_model_names(record: dict[str, Any]) -> list[str]:
+    """The characters whose identity conditions the image and was encoded by random-weight test face models (the
+    synthetic pack, ``random_face_models`` in the record): what the review page and ``idcli deliver`` call a take
+    made by random weights, also with a real model."""
+    return [str(c.get("name")) for c in record.get("identity") or []
+            if isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True]
 
 
 def digital_source_type(record: dict[str, Any]) -> str:
@@ -363,7 +375,7 @@ def reviewer_fields(record: dict[str, Any]) -> dict[str, Any]:
             c.get("identity_key") else None
 
     identities = [{k: c.get(k) for k in ("name", "source", "identity_key", "pack_sha256", "selfie_sha256",
-                                           "embedding_sha256", "conditions_image", "strength")}
+                                           "embedding_sha256", "conditions_image", "strength", "random_face_models")}
                   | {"face_models": (c.get("face_models") or {}).get("hash"), "applied_strength": applied(c),
                      # a two-shot's expressions are per character; its top-level one is null
                      "expression": (c.get("expression") or {}).get("label") if c.get("expression") else

@@ -294,8 +294,20 @@ def signature_alone(image_path: Path, trust_pem: str | None) -> tuple[dict[str, 
     if not manifest.created or not job or job != record.get("job_key"):
         return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, but does not say idcli made this image "
                                     "for the job its own record (its idcli chunk) names"], False
-    return manifest.as_dict(), [f"its C2PA manifest is {manifest.state}, signed by {_shown(manifest.signer)} for its "
-                                "job: the image is as idcli signed it"], True
+    said = f"its C2PA manifest is {manifest.state}, signed by {_shown(manifest.signer)} for its job: "
+    if manifest.state == "Trusted":
+        said += "the image is as idcli signed it"
+    else:  # any CA's certificate validates, with whatever name its holder chose: the root is what says whose it is
+        said += "the image is as its signer signed it. " + untrusted_signer()
+    return manifest.as_dict(), [said], True
+
+
+def untrusted_signer() -> str:
+    """What a ``Valid`` signature checked without a root does not say, in the surface's words: anyone holding a
+    certificate some CA issued signs so, under any name (docs/provenance.md, "What verify without --trust cannot
+    tell")."""
+    return words(("No ", Option("trust"), " root was given, so who holds that certificate was not checked: any CA's "
+                  "certificate, under any name, validates"))
 
 
 def file_entry(root: Path, path: Path) -> dict[str, str]:

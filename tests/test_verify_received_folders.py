@@ -91,8 +91,9 @@ def test_a_flat_folder_of_signed_pngs_alone_passes_on_their_signatures(rendered:
     assert [(c.image["path"], c.ok, c.problems, (c.c2pa or {}).get("state")) for c in report.images] == [
         (f"street_t{n}.png", True, [], "Valid") for n in (1, 2)]
     assert report.images[0].notes == ["no sidecar beside it, so checked on its signature alone: its C2PA manifest is "
-                                      "Valid, signed by 'idcli test signer' for its job: the image is as idcli signed "
-                                      "it"]
+                                      "Valid, signed by 'idcli test signer' for its job: the image is as its signer "
+                                      "signed it. No trust root was given, so who holds that certificate was not "
+                                      "checked: any CA's certificate, under any name, validates"]
     assert report.as_dict()["counts"] == {"checked": 2, "failed": 0, "signed": 2, "folder_problems": 0}
 
     # An unsigned PNG alone: nothing here says what it should be. A signed one changed: its signature says so.
@@ -133,7 +134,9 @@ def test_delivered_copies_copied_out_of_their_delivery_are_checked(rendered: Pat
         assert [(c.image["path"], c.ok, c.problems, (c.c2pa or {}).get("state")) for c in report.images] == [
             (f"street_take{n}.png", True, [], "Valid") for n in (1, 2)], folder.name
     assert report.images[0].notes == ["no sidecar beside it, so checked on its signature alone: its C2PA manifest is "
-                                      "Valid, a delivered copy of its take as idcli signed it"]
+                                      "Valid, a delivered copy of its take as idcli signed it. No trust root was "
+                                      "given, so who holds that certificate was not checked: any CA's certificate, "
+                                      "under any name, validates"]
     # A copy whose own record was edited (its manifest covers it) fails alone too.
     from idcli.provenance import PNG_SIGNATURE, png_chunk, png_chunks
 

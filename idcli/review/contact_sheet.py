@@ -1,6 +1,6 @@
 """The contact sheets: ``OUT/review/contact-sheet.png`` (with ``contact-sheet-2.png``, ``-3`` … past SHEET_SHOTS
 shots), each shot's selected (else first) take drawn from its thumbnail, labelled with its shot id, take and QA
-flags.
+flags, a random-weight take marked across its picture's top.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ SHEET_SHOTS = 100
 # QA's flags in the words the sheet and the page show them
 FLAG_TEXT = {"no_face": "no face", "missing_character": "missing character", "low_identity": "low identity",
              "leakage": "leakage"}
+# A random-weight take's mark, as the page, the printed boards and the animatic say it: the sheet is the file sent
+# in chat and e-mail, where nothing else says its pictures are noise (a tiny preset's) or its faces no likeness.
+RANDOM_MARK = "random weights: not for review"
+RANDOM_MARK_BAND = 20  # pixels: the black band across the top of the picture that holds the mark
+WARN_COLOUR = (255, 120, 90)
 
 
 def contact_sheet_pngs(run: Run, thumbs: dict[str, str]) -> list[bytes]:
@@ -58,12 +63,15 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
         else:
             draw.rectangle((x, y, x + SHEET_CELL - 1, y + cell_h - 1), fill=(60, 60, 66))
             draw.text((x + 10, y + cell_h // 2 - 8), "not rendered", fill=(200, 200, 200), font=font)
+        if take is not None and take.random_weights:
+            draw.rectangle((x, y, x + SHEET_CELL - 1, y + RANDOM_MARK_BAND - 1), fill=(0, 0, 0))
+            draw.text((x + 6, y + 3), _fit(draw, font, RANDOM_MARK, SHEET_CELL - 12), fill=WARN_COLOUR, font=font)
         after = "" if take is None else f"  t{take.take}" + ("  selected" if take is shown_select(shot, live) else "")
         text = _fit(draw, font, shot.id, SHEET_CELL - draw.textlength(after, font=font), middle=True) + after
         draw.text((x, y + cell_h + 4), text, fill=(240, 240, 240), font=font)
         if take is not None and take.flags:
             flags = ", ".join(FLAG_TEXT.get(f, f) for f in take.flags)
-            draw.text((x, y + cell_h + 21), _fit(draw, font, flags, SHEET_CELL), fill=(255, 120, 90), font=font)
+            draw.text((x, y + cell_h + 21), _fit(draw, font, flags, SHEET_CELL), fill=WARN_COLOUR, font=font)
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     return buffer.getvalue()
