@@ -19,6 +19,9 @@ from .arguments import MAX_BATCH_SIZE  # no render commits a larger batch
 # Blocks read with ``.get``: each must be an object when present.
 # torch threads beyond any one machine's cores: reproduce sets the recorded count, so an edited 10**6 is refused.
 MAX_THREADS = 4096
+# Images (plate crops) per VAE decode call, which reproduce sets: a chunk larger than its batch decodes the batch
+# whole, so the bound only keeps the field a count.
+MAX_DECODE_CHUNK = 10**6
 _OBJECTS = ("tool", "model", "method", "batch", "timing", "c2pa", "executor", "software", "fusion", "plate",
             "image")
 
@@ -90,6 +93,9 @@ def record_problems(record: dict[str, Any]) -> list[str]:
     if isinstance(executor, dict) and executor.get("threads") is not None and not _whole(executor["threads"], 1,
                                                                                          MAX_THREADS):
         bad("executor.threads", executor["threads"], f"expected a whole number 1..{MAX_THREADS}")
+    if isinstance(executor, dict) and executor.get("decode_chunk") is not None and not _whole(
+            executor["decode_chunk"], 1, MAX_DECODE_CHUNK):
+        bad("executor.decode_chunk", executor["decode_chunk"], f"expected a whole number 1..{MAX_DECODE_CHUNK}")
     from .provenance import LEGACY_PNG_ENCODING, PNG_ENCODING
 
     if record.get("png") is not None and record["png"] not in (PNG_ENCODING, LEGACY_PNG_ENCODING):

@@ -50,6 +50,11 @@ class ReproduceReport:
     environment: list[dict[str, Any]] = field(default_factory=list)  # what differs: name, recorded, now
     notes: list[str] = field(default_factory=list)
     output: str | None = None
+    # Images (a plate job's crops) per VAE decode call of the re-render (None: its engine did not say), and the
+    # record's ``executor.decode_chunk`` it was asked to decode with (None: an older record, decoded as the device
+    # allows).
+    decode_chunk: int | None = None
+    recorded_decode_chunk: int | None = None
 
     @property
     def identical(self) -> bool:
@@ -521,6 +526,49 @@ def recorded_threads(record: dict[str, Any], device: str, notes: list[str]) -> I
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def recorded_decode_chunk(engine: Any, chunk: int | None, device: str, image: Path) -> Iterator[bool]:
+    """The engine's VAE decoding ``chunk`` images per call (the record's ``executor.decode_chunk``) while the block
+    runs, as the render did: on a GPU a render's chunk follows the free memory, and another chunk can move a decoded
+    value by one 8-bit level (docs/provenance.md). None (an older record): decoded as the device allows, as before.
+    Yields whether the chunk was set (not on a caller's engine, ``engine_factory``, that has no such setting).
+
+    Out of memory at the recorded chunk is a ReproduceError saying so and what to do: decoding in a smaller chunk
+    and then calling the image identical, or not, would be a verdict on another decode than the render's."""
+    from .engine.memory import DecodeChunkOutOfMemory
+
+    fixed = getattr(engine, "fixed_decode_chunk", None)
+    if chunk is None or fixed is None:
+        yield False
+        return
+    try:
+        with fixed(chunk):
+            yield True
+    except DecodeChunkOutOfMemory as exc:
+        raise ReproduceError(
+            f"{image}: out of memory on {device} decoding {exc.chunk} image{'s' if exc.chunk != 1 else ''} per VAE "
+            f"call, as the render did (its sidecar's executor.decode_chunk is {chunk}); another chunk can move a "
+            "pixel by one 8-bit level, so reproduce does not decode in a smaller one. Free the device's memory "
+            "(another process may hold some: nvidia-smi lists them) and run it again, or reproduce it on a "
+            "machine with more", file=image) from None
+
+
+def decode_chunk_note(recorded: int | None, used: int | None, chunk_set: bool = True) -> str | None:
+    """Why a re-render that is not identical may have decoded otherwise than its render (None: nothing to say;
+    ``chunk_set``: whether the engine took the recorded chunk)."""
+    if recorded is not None and not chunk_set:
+        return (f"the record's VAE decode chunk ({recorded} per call) could not be set on this engine (an "
+                "engine_factory's): it decoded as it chose, and another chunk can move a pixel by one 8-bit level")
+    if recorded is None and used is not None:
+        return (f"the record does not say how many images the VAE decoded per call (a take from before "
+                f"2026-12-02): decoded {used} per call, as this device allows; another chunk than the render's "
+                "can move a pixel by one 8-bit level")
+    if recorded is not None and used is not None and used != recorded:
+        return (f"decoded {used} image{'s' if used != 1 else ''} per VAE call, not the recorded {recorded}: the "
+                "re-render's batch is smaller than the render's")
+    return None
+
+
 def compile_note(record: dict[str, Any]) -> str | None:
     """Why a ``--compile`` render may not reproduce bit for bit: reproduce renders uncompiled."""
     if not (record.get("executor") or {}).get("compile"):
@@ -808,9 +856,14 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
         if own.adapter is not None and recorded_weight and loaded_weight and recorded_weight != loaded_weight:
             notes.append(f"the adapter's weight file differs from the recorded one ({recorded_weight[:12]}…, now "
                          f"{loaded_weight[:12]}…)")
-        # On a CPU, with the torch threads the render had (a Ray worker's one): the same split sums, the same bytes.
-        with recorded_threads(sidecar, runtime.device, notes) as threads:
-            pixels = engine.render([p.request for p in batch])[index].pixels
+        # On a CPU, with the torch threads the render had (a Ray worker's one): the same split sums, the same bytes;
+        # the VAE decoding as many images per call as the render's did (another chunk can move a level).
+        recorded_chunk = (sidecar.get("executor") or {}).get("decode_chunk")
+        with recorded_threads(sidecar, runtime.device, notes) as threads, \
+                recorded_decode_chunk(engine, recorded_chunk, runtime.device, image_path) as chunk_set:
+            result = engine.render([p.request for p in batch])[index]
+        pixels = result.pixels
+        decode_chunk = (getattr(result, "facts", None) or {}).get("decode_chunk")
     committed = None
     try:
         committed = safeio.read_regular(image_path, MAX_IMAGE_BYTES)
@@ -859,7 +912,8 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
             notes += [f"{problem} re-rendered as the sidecar says"
                       for problem in sidecar_record_problems(sidecar, committed)]
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
-                             recorded_sha, sha256_bytes(png), notes=notes)
+                             recorded_sha, sha256_bytes(png), notes=notes, decode_chunk=decode_chunk,
+                             recorded_decode_chunk=recorded_chunk)
     if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):
         report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
     elif committed is not None:
@@ -881,6 +935,9 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
         if note:
             report.notes.append(note)
         note = compile_note(sidecar)
+        if note:
+            report.notes.append(note)
+        note = decode_chunk_note(recorded_chunk, decode_chunk, chunk_set)
         if note:
             report.notes.append(note)
     if out_dir is not None:

@@ -67,6 +67,32 @@ def faulty_engine(model: Any, runtime: Any, adapter: Any) -> FaultyEngine:
     return FaultyEngine(model, runtime, adapter)
 
 
+class OneImageDecodes(_Wrapped):
+    """The VAE out of memory for a decode of more than one image, as on a GPU with little free memory: the engine
+    halves its decode chunk to one, so the takes record ``executor.decode_chunk`` 1 (the UNet batch is unchanged)."""
+
+    def __init__(self, model: Any, runtime: Any, adapter: Any) -> None:
+        super().__init__(model, runtime, adapter)
+        import torch
+
+        vae = self.engine.pipe.vae
+        decode = vae.decode
+
+        def short_of_memory(latents: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(latents) > 1:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return decode(latents, *args, **kwargs)
+
+        vae.decode = short_of_memory
+
+    def render(self, requests: list[Any], **kwargs: Any) -> list[Any]:
+        return self.engine.render(requests, **kwargs)
+
+
+def one_image_decodes(model: Any, runtime: Any, adapter: Any) -> OneImageDecodes:
+    return OneImageDecodes(model, runtime, adapter)
+
+
 def unloadable_engine(model: Any, runtime: Any, adapter: Any) -> Any:
     """A node whose cache lacks the model: building the engine fails in the worker's ``__init__``."""
     from idcli.errors import ModelUnavailableError

@@ -1,18 +1,24 @@
 """The tools the docs name still do what the docs say: `tools/make_recipe_plate.py` draws the shipped plate
-(docs/plates.md), `tools/measure_film_commits.py` times a film's commits (docs/performance.md).
+(docs/plates.md), `tools/measure_film_commits.py` times a film's commits and `tools/measure_plate_steps.py` a plate
+take's steps, its PNG encoded as idcli encodes a take (docs/performance.md).
 (`tools/mutation_pass.py --check`, docs/testing.md, is kept true by tests/test_mutation_pass.py.)"""
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
+import idcli
+from idcli.provenance import png_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,3 +57,29 @@ def test_measure_film_commits_times_every_commit_of_a_small_film(tmp_path: Path)
     assert done.stdout.startswith("rendered 3 in "), done.stdout
     assert "commits 1-1: median" in done.stdout and "commits 3-3: median" in done.stdout, done.stdout
     assert len(sorted((tmp_path / "out").glob("*/*.png"))) == 3
+
+
+def test_measure_plate_steps_writes_a_take_as_idcli_does(write_shotlist: Any, tmp_path: Path,
+                                                         tiny_engines: Any) -> None:
+    """docs/performance.md's plate-side "write" figures come from tools/measure_plate_steps.py; it timed Pillow's
+    default encode (zlib level 6) after takes were deflated with Z_RLE at level 1 (2026-12-02), so it timed an encode
+    idcli no longer does. Its PNG of a take's pixels must hold the take's own pixel stream (IDAT) byte for byte."""
+    shots = write_shotlist("""\
+        version: 1
+        project: tool-write
+        model: {preset: tiny-sd}
+        defaults: {size: 64x64, steps: 2, guidance: 4.0, sampler: euler, takes: 1}
+        shots:
+          - {id: dock, prompt: "a dock at dawn"}
+        """)
+    engine = tiny_engines("tiny-sd")
+    idcli.render(idcli.load_shotlist(shots), tmp_path / "out", device="cpu", qa=False,
+                 engine_factory=lambda m, r, a: engine)
+    take = (tmp_path / "out" / "dock" / "dock_t1.png").read_bytes()
+    with Image.open(io.BytesIO(take)) as image:
+        pixels = np.asarray(image.convert("RGB"))
+
+    def pixel_stream(data: bytes) -> bytes:
+        return b"".join(payload for kind, payload in png_chunks(data) if kind == b"IDAT")
+
+    assert pixel_stream(_tool("measure_plate_steps").take_png(pixels)) == pixel_stream(take)

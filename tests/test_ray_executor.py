@@ -135,6 +135,31 @@ def test_a_ray_takes_sidecar_has_the_local_takes_fields_decode_chunk_too(ray_clu
         assert sidecar["executor"]["decode_chunk"] == own["executor"]["decode_chunk"] == sidecar["batch"]["size"]
 
 
+def test_a_ray_take_decoded_image_by_image_reproduces_identical_here(ray_cluster: str, tmp_path: Path,
+                                                                     tiny_engines: Any) -> None:
+    """A Ray worker short of memory decodes its batch one image per call (``executor.decode_chunk`` 1); ``idcli
+    reproduce`` here, in the driver's process with the whole batch in memory, decodes as recorded (and on the one
+    torch thread the worker had) and says `identical`. Before 2026-12-02 it decoded the three in one call: different
+    by 1/255 (tests/test_reproduce_decode_chunk.py)."""
+    from ray_engines import one_image_decodes
+
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("version: 1\nproject: ray-chunk\nmodel: {preset: tiny-sd}\n"
+                     "defaults: {size: 128x128, steps: 2, guidance: 5.0, sampler: euler, takes: 3}\n"
+                     "shots:\n  - {id: harbour, prompt: \"a harbour at night\"}\n", "utf-8")
+    result = idcli.render(idcli.load_shotlist(shots), tmp_path / "ray", device="cpu", batch_size=3, qa=False,
+                          executor=RayBackend(workers=1, engine_factory=one_image_decodes))
+    assert result.failed == 0 and result.rendered == 3
+    engine = tiny_engines("tiny-sd")
+    for path in sorted((tmp_path / "ray").glob("harbour/harbour_t*.json")):
+        sidecar = json.loads(path.read_text("utf-8"))
+        assert sidecar["executor"]["name"] == "ray" and sidecar["executor"]["decode_chunk"] == 1
+        assert sidecar["batch"]["size"] == 3
+        report = idcli.reproduce(path, engine_factory=lambda m, r, a: engine)
+        assert report.status == "identical", (path.name, report.max_pixel_difference, report.notes)
+        assert report.decode_chunk == 1
+
+
 def test_the_clusters_head_answers_the_address_check(ray_cluster: str) -> None:
     """``--ray-address`` is checked before ``ray.init`` (a port that answers, but not as a Ray cluster's head, is exit 4
     at once: tests/test_executor_options.py): a real head (its GCS, the module's cluster) passes the check, and its

@@ -5,7 +5,9 @@ The plates are the recipe plate upscaled (Lanczos) to 3840x2160 and 7680x4320, w
 with it; one face (the left) and two. Per step, the median of ``--repeats`` runs, ``time.perf_counter``:
 read (``read_plate``), detect (synthetic face pack, a fresh cache key each run), crop (``crop_pixels``, each face),
 mask (``face_mask``, each face twice: plan's overlap check and the engine), composite (``composite`` of seeded
-random 128-pixel faces, then the engine's float32 image of it) and write (the PNG encode of the result).
+random 128-pixel faces, then the engine's float32 image of it) and write (the PNG encode of the result as idcli encodes
+a take's pixels: ``take_png``, with the zlib settings of ``idcli.provenance.PNG_ENCODING``; until 2026-12-02 this tool
+timed Pillow's default encode, level 6, which takes have not been written with since that day).
 """
 
 from __future__ import annotations
@@ -28,11 +30,21 @@ from idcli.engine.plates import Box, composite, crop_box, crop_pixels, face_mask
 from idcli.identity.faces import FaceAnalyzer, resolve_face_models
 from idcli.plate_files import Plate, read_plate
 from idcli.plates import detect_plate_faces, overlapping_faces
+from idcli.provenance import PNG_ENCODING, png_save_options
 
 RECIPE = Path("recipes/plates/two_people.png")
 # The recipe plate's two faces as the synthetic pack finds them on its 7680x4320 upscale.
 BOXES_8K = ((937, 2106, 1466, 1913), (5134, 2215, 1559, 1802))
 WORKING = 128
+
+
+def take_png(pixels: np.ndarray) -> bytes:
+    """The PNG of a take's pixels as ``idcli.provenance.encode_png`` deflates them (the record's ``png`` settings of a
+    new take). Its text chunks and a plate's colour profile are left out: a few kilobytes, nothing beside the pixels
+    (docs/performance.md, "A take's PNG encode")."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", **png_save_options(PNG_ENCODING))
+    return buffer.getvalue()
 
 
 def _median(repeats: int, step: Callable[[], object]) -> float:
@@ -66,7 +78,7 @@ def _row(path: Path, plate: Plate, faces: list[tuple[Box, Box]], analyzer: Calla
         "mask": _median(repeats, lambda: (overlapping_faces(faces, plate.size),
                                           [face_mask(f, c, plate.size) for f, c in faces])),
         "composite": _median(repeats, engine_image),
-        "write": _median(repeats, lambda: Image.fromarray(out).save(io.BytesIO(), format="PNG")),
+        "write": _median(repeats, lambda: take_png(out)),
     }
 
 

@@ -23,13 +23,19 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 RECIPE = Path("recipes/plates/two_people.png")
+# "before": takes until 2026-12-02 (LEGACY_PNG_ENCODING); "now": idcli.provenance.PNG_ENCODING. Levels 4 and 5 and
+# Z_FIXED were tried (reproduce-chunk, 2026-12-02) for a drawn plate's size back at Z_RLE's speed. (Z_FILTERED is
+# Pillow's default; this zlib-ng gave the default strategy's bytes with it.)
 SETTINGS: dict[str, dict[str, int]] = {
-    "level 6 (today)": {"compress_level": 6},
+    "level 6 (before)": {"compress_level": 6},
     "level 1": {"compress_level": 1},
     "level 3": {"compress_level": 3},
-    "level 1, Z_RLE": {"compress_level": 1, "compress_type": zlib.Z_RLE},
+    "level 4": {"compress_level": 4},
+    "level 5": {"compress_level": 5},
+    "level 1, Z_RLE (now)": {"compress_level": 1, "compress_type": zlib.Z_RLE},
     "level 6, Z_RLE": {"compress_level": 6, "compress_type": zlib.Z_RLE},
     "level 1, Z_HUFFMAN_ONLY": {"compress_level": 1, "compress_type": zlib.Z_HUFFMAN_ONLY},
+    "level 1, Z_FIXED": {"compress_level": 1, "compress_type": zlib.Z_FIXED},
 }
 
 

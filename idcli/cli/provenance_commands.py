@@ -128,6 +128,12 @@ def reproduce(
             emit_json(report.as_dict())
         else:
             lines = [f"{report.image}: {report.status}"]
+            if report.decode_chunk is not None:  # how the VAE decoded: it can move a pixel by one level
+                how = ("as recorded" if report.decode_chunk == report.recorded_decode_chunk else
+                       "as this device allows: the record names none" if report.recorded_decode_chunk is None else
+                       f"the record's {report.recorded_decode_chunk} in a smaller batch")
+                lines.append(f"  VAE decode: {report.decode_chunk} image{'s' if report.decode_chunk != 1 else ''} "
+                             f"per call ({how})")
             if not report.identical:
                 lines.append(f"  sha256 recorded {report.recorded_sha256}, re-rendered {report.sha256}")
                 if report.max_pixel_difference is not None:

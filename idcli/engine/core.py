@@ -106,6 +106,18 @@ class Engine:
         """Images per VAE decode call in the last decode (engine/vae_codec.py): idcli bench reports it."""
         return self.codec.last_chunk
 
+    @contextlib.contextmanager
+    def fixed_decode_chunk(self, chunk: int | None) -> Iterator[None]:
+        """While the block runs, the VAE decodes ``chunk`` images (plate crops) per call, at most the batch, on any
+        device, and out of memory at it raises ``DecodeChunkOutOfMemory`` (engine/vae_codec.py) instead of halving
+        it: ``idcli reproduce`` decodes a take as its record says (None: as the device allows, as a render does)."""
+        before = self.codec.fixed_chunk
+        self.codec.fixed_chunk = chunk
+        try:
+            yield
+        finally:
+            self.codec.fixed_chunk = before
+
     @quiet_model_libraries()  # on every call: an engine kept between renders is quiet on each
     def render(self, requests: list[RenderRequest], capture_masks: bool = False) -> list[RenderResult]:
         """Render one batch; requests must share ``batch_signature``.

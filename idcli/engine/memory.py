@@ -84,7 +84,20 @@ def free_device_memory(device: Any) -> float:
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
+class DecodeChunkOutOfMemory(RuntimeError):
+    """Out of memory decoding at the chunk the caller fixed (``VaeCodec.fixed_chunk``): a smaller chunk can move a
+    decoded value by one 8-bit level, so the decode is not halved as a render's is; the caller says what to do."""
+
+    def __init__(self, chunk: int) -> None:
+        super().__init__(f"out of memory decoding {chunk} image{'s' if chunk != 1 else ''} per VAE call")
+        self.chunk = chunk
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
+    """An out-of-memory error the caller may back off from (a smaller batch, chunk or crop set); not
+    ``DecodeChunkOutOfMemory``, whose chunk was asked for and must not be changed."""
     import torch
 
+    if isinstance(exc, DecodeChunkOutOfMemory):
+        return False
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

@@ -1,5 +1,6 @@
 """The VAE between pixels and latents: plate crops encoded to the latents they start from, and a batch's latents
-decoded to images, in chunks that fit the device's free memory.
+decoded to images, in chunks that fit the device's free memory (or, for ``idcli reproduce``, in the chunk a take's
+record names: ``fixed_chunk``).
 
 Both scale as the pipeline does (SDXL's latents mean and standard deviation when its config has them, else
 its scaling factor), so ``encode`` is the inverse of ``decode``'s scaling. The VAE runs in its own dtype: a
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..profile_ranges import VAE_DECODE, ranged
-from .memory import decode_chunk_size, free_device_memory, is_out_of_memory
+from .memory import DecodeChunkOutOfMemory, decode_chunk_size, free_device_memory, is_out_of_memory
 
 
 class VaeCodec:
@@ -25,6 +26,9 @@ class VaeCodec:
         # Images per VAE decode call in the last decode (sized from free memory on a GPU, halved on out of
         # memory; the whole batch on a CPU): idcli bench reports it.
         self.last_chunk: int | None = None
+        # Images per decode call asked for by the caller (``idcli reproduce``: the take's ``executor.decode_chunk``),
+        # on any device, at most the batch; None: sized from the free memory as above.
+        self.fixed_chunk: int | None = None
 
     def encode(self, images: list[Any]) -> Any:
         """Scaled latents of uint8 RGB images (plate crops): the VAE's latent mean, no sampling, so the same
@@ -71,7 +75,9 @@ class VaeCodec:
         # chunks sized from the free memory: a full-resolution decode of a large batch needs more memory than
         # its denoising. Out of memory halves the chunk and decodes again; the latents are never re-denoised.
         chunk = len(latents)
-        if self.device.type == "cuda":
+        if self.fixed_chunk is not None:
+            chunk = max(1, min(self.fixed_chunk, len(latents)))
+        elif self.device.type == "cuda":
             height, width = latents.shape[2] * self.scale, latents.shape[3] * self.scale
             dtype_bytes = torch.finfo(self.dtype).bits // 8
             chunk = decode_chunk_size(len(latents), width, height, dtype_bytes, free_device_memory(self.device))
@@ -81,6 +87,8 @@ class VaeCodec:
             try:
                 images = vae.decode(latents[start:start + chunk], return_dict=False)[0]
             except Exception as exc:
+                if self.fixed_chunk is not None and is_out_of_memory(exc):
+                    raise DecodeChunkOutOfMemory(chunk) from exc
                 if not is_out_of_memory(exc) or chunk == 1:
                     raise
                 chunk = (chunk + 1) // 2
