@@ -32,7 +32,14 @@ from .lock_wait import lock_waiting
 from .option_words import Option, words
 from .plan import Job
 from .safeio import TMP_SUFFIX
-from .shared_files import created_mode, not_a_regular_file, refused_to_write
+from .shared_files import (
+    created_mode,
+    make_folders,
+    not_a_regular_file,
+    refused_to_create,
+    refused_to_write,
+    share_created,
+)
 from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
@@ -134,7 +141,7 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     except OSError as exc:
         if isinstance(exc, FileExistsError) and not replace:
             raise  # the caller knows what the file is and how to replace it
-        raise _os_error("writing", final, exc) from None
+        raise (refused_to_create(final, exc) or _os_error("writing", final, exc)) from None
 
 
 class OutputStore:
@@ -203,7 +210,7 @@ class OutputStore:
             raise OutputError(f"{state} is a symbolic link; idcli never writes through links in the output folder",
                               file=state)
         try:
-            (self.root / STATE).mkdir(parents=True, exist_ok=True)
+            make_folders(self.root / STATE)  # group-writable in a folder a team shares (shared_files.py)
         except FileExistsError:
             raise OutputError(f"{self.root / STATE} exists and is not a folder", file=self.root / STATE) from None
         except OSError as exc:
@@ -233,6 +240,7 @@ class OutputStore:
         if (special := not_a_regular_file(lock_path, os.fstat(fd).st_mode, "the output folder's lock")) is not None:
             os.close(fd)
             raise special
+        share_created(fd, lock_path.parent)  # group-writable whatever the umask, in a folder a team shares
         try:
             if wait:
                 lock_waiting(fd, f"another idcli run ({self._holder(fd)}) to finish writing {self.root}", on_wait)
@@ -429,9 +437,10 @@ class OutputStore:
     def _write_at(self, path: Path, data: bytes) -> Path:
         """``write`` for a path already checked by ``self.path``."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)  # a shot's folder: group-writable in a folder a team shares (shared_files.py)
         except OSError as exc:  # FileExistsError included: a file stands where the folder should be
-            raise _os_error("creating", path.parent, exc) from None
+            raise (refused_to_create(path.parent, exc, output_folder=self.root)
+                   or _os_error("creating", path.parent, exc)) from None
         atomic_write(path, data)
         return path
 
@@ -461,6 +470,7 @@ class OutputStore:
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     return
+                share_created(fd, self.root / STATE)
                 os.write(fd, line.encode("utf-8"))
             finally:
                 os.close(fd)
