@@ -48,12 +48,12 @@ def umask() -> Iterator[Any]:
 
 
 def team_folder(tmp_path: Path) -> Path:
-    """``renders``, as an admin makes a team's folder: ``chgrp film; chmod 2775``."""
-    out = tmp_path / "renders"
-    out.mkdir()
-    os.chown(out, ADMIN, TEAM_GID)
-    out.chmod(0o2775)
-    return out
+    """``show``, as an admin makes a team's folder: ``chgrp film; chmod 2775``."""
+    show = tmp_path / "show"
+    show.mkdir()
+    os.chown(show, ADMIN, TEAM_GID)
+    show.chmod(0o2775)
+    return show
 
 
 def cli(*args: Any) -> Any:
@@ -64,13 +64,13 @@ def ana_renders_reviews_and_exports(shots: Path, out: Path, engine_factory: Any)
     render_on_cpu(shots, out, engine_factory, qa=False)
     for args in (("review", out), ("select", out, "s1=1"), ("export", out, "--otio", out / "cut" / "cut.otio")):
         assert (result := cli(*args)).exit_code == 0, (args, result.output)
-    give_to(ANA, out)
+    give_to(ANA, out.parent)
 
 
-def not_shared(out: Path) -> dict[str, str]:
-    """What under ``out`` the group may not read and write (a folder: and search), or others may write."""
+def not_shared(show: Path) -> dict[str, str]:
+    """What under ``show`` the group may not read and write (a folder: and search), or others may write."""
     wrong = {}
-    for name, mode in modes(out).items():
+    for name, mode in modes(show).items():
         folder = mode.startswith("d")
         if mode[4:6] != "rw" or (folder and mode[6] not in "xs") or mode[8] == "w":
             wrong[name] = mode
@@ -82,25 +82,31 @@ def test_what_idcli_creates_in_a_teams_folder_is_group_writable_whatever_the_uma
         write_shotlist, tmp_path: Path, engine_factory, umask: Any, monkeypatch: pytest.MonkeyPatch,
         mask: int) -> None:
     """Ana renders, reviews, picks and exports under her umask (022, most systems' default) into the team's folder;
-    Ben, of the team's group, retakes the shot, reviews, picks and exports there too. Every file and folder idcli made
+    Ben, of the team's group, retakes the shot, restores Ana's take, reviews, picks, exports and delivers there too. Every file and folder idcli made
     took the umask's mode (a shot's folder ``drwxr-sr-x``, the lock ``-rw-r--r--``), so Ben's retake was refused the
     lock; now all are group-readable and -writable (folders group-searchable), none writable by others, the others'
     bits as the umask left them."""
-    shots, out = write_shotlist(SHOTS), team_folder(tmp_path)
+    shots, show = write_shotlist(SHOTS), team_folder(tmp_path)
+    out = show / "renders"  # made by Ana's render
     umask(mask)
     ana_renders_reviews_and_exports(shots, out, engine_factory)
-    act_as_second_user(monkeypatch, out, TEAM_GID)
+    act_as_second_user(monkeypatch, show, TEAM_GID)
     render_on_cpu(shots, out, engine_factory, qa=False, force=True)  # Ben's retake: ana's take to .idcli/superseded
-    for args in (("review", out), ("select", out, "s1=none"), ("export", out, "--otio", out / "cut" / "cut.otio",
-                                                                "--movie", out / "cut" / "cut.mp4")):
+    for args in (("restore", out, "s1_t1"), ("review", out), ("select", out, "s1=none"),
+                 ("export", out, "--otio", out / "cut" / "cut.otio", "--movie", out / "cut" / "cut.mp4"),
+                 ("deliver", out, show / "delivery")):
         assert (result := cli(*args)).exit_code == 0, (args, result.output)
     monkeypatch.undo()
-    assert [p.name for p in (out / ".idcli" / "superseded" / "s1").iterdir() if p.suffix == ".png"], modes(out)
-    made = modes(out)
-    assert not not_shared(out), not_shared(out)
+    # Ana's take back in place, Ben's kept aside by the restore; the delivery copied it
+    assert len([p for p in (out / ".idcli" / "superseded" / "s1").iterdir() if p.suffix == ".png"]) == 1, modes(out)
+    assert (show / "delivery" / "s1_take1.png").is_file(), modes(show)
+    made = modes(show)
+    assert not not_shared(show), not_shared(show)
     readable = not mask & 0o004  # the others' bits as the umask left them
-    assert made["s1"] == "drwxrws" + ("r-x" if readable else "---"), made
-    assert made[".idcli/lock"] == made["cut/cut.mp4"] == "-rw-rw-" + ("r--" if readable else "---"), made
+    assert made["renders/s1"] == made["delivery"] == "drwxrws" + ("r-x" if readable else "---"), made
+    file_mode = "-rw-rw-" + ("r--" if readable else "---")
+    assert made["renders/.idcli/lock"] == made["renders/cut/cut.mp4"] == made["delivery/s1_take1.png"] == file_mode, \
+        made
 
 
 def test_a_take_an_earlier_idcli_left_shut_is_named_with_the_fix(write_shotlist, tmp_path: Path, engine_factory,
@@ -108,13 +114,13 @@ def test_a_take_an_earlier_idcli_left_shut_is_named_with_the_fix(write_shotlist,
     """A shot's folder an idcli before 2026-12-02 made under ``umask 022`` (``drwxr-sr-x``, ana's): Ben's retake
     was told ``cannot move OUT/s1/s1_t1.png aside to …: Permission denied``, naming neither whose folder it is nor
     what to change. It names the folder, its owner and mode, and ``chmod -R g+rwX OUT``; the take stays where it is."""
-    shots, out = write_shotlist(SHOTS), team_folder(tmp_path)
+    shots, out = write_shotlist(SHOTS), team_folder(tmp_path) / "renders"
     umask(0o022)
     render_on_cpu(shots, out, engine_factory, qa=False)
-    give_to(ANA, out)
+    give_to(ANA, out.parent)
     (out / "s1").chmod(0o2755)  # as an earlier idcli made it under umask 022
     before = modes(out)
-    act_as_second_user(monkeypatch, out, TEAM_GID)
+    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
     result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
     monkeypatch.undo()
     assert result.exit_code == 5, result.output
@@ -133,13 +139,13 @@ def test_a_file_written_in_a_folder_left_shut_is_named_with_the_fix(write_shotli
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The review page's folder an earlier idcli made ``drwxr-sr-x`` (ana's): Ben's ``idcli review`` was told
     ``permission denied while writing OUT/review/index.html (Permission denied)``. It names the folder and the fix."""
-    shots, out = write_shotlist(SHOTS), team_folder(tmp_path)
+    shots, out = write_shotlist(SHOTS), team_folder(tmp_path) / "renders"
     umask(0o022)
     render_on_cpu(shots, out, engine_factory, qa=False)
     assert cli("review", out).exit_code == 0
-    give_to(ANA, out)
+    give_to(ANA, out.parent)
     (out / "review").chmod(0o2755)
-    act_as_second_user(monkeypatch, out, TEAM_GID)
+    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
     result = cli("review", out)
     monkeypatch.undo()
     assert result.exit_code == 5, result.output
