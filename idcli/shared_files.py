@@ -24,8 +24,8 @@ from pathlib import Path
 from .errors import OutputError
 from .shell_words import shell_path
 
-__all__ = ["created_mode", "make_folders", "not_a_regular_file", "refused_to_create", "refused_to_move",
-           "refused_to_write", "share_created"]
+__all__ = ["created_mode", "make_folders", "not_a_regular_file", "refused_folder", "refused_to_create",
+           "refused_to_move", "refused_to_write", "share_created"]
 
 
 def created_mode(folder: Path) -> int:
@@ -192,6 +192,21 @@ def refused_to_create(path: Path, exc: OSError, what: str | None = None,
     return _refusal(path, folder, "created", status, exc, output_folder or _output_folder_of(path), what)
 
 
+def refused_folder(folder: Path, what: str) -> OutputError | None:
+    """The error for a user whose write in ``folder`` (``what`` says which: the output folder) its mode refuses: a
+    team's output folder an earlier idcli made ``drwxr-sr-x`` under ``umask 022`` told the next user of the group only
+    ``output folder OUT is not writable``. None when its mode does not refuse her (a read-only share) or it is her
+    own (``chmod 555``: "output folder OUT is not writable" says it), which the caller words."""
+    try:
+        status = os.stat(folder)
+    except OSError:
+        return None
+    if status.st_uid == os.geteuid() or _may_write_in(status):
+        return None
+    return _refusal(folder, folder, "written in", status, OSError(errno.EACCES, os.strerror(errno.EACCES)), folder,
+                    what)
+
+
 def refused_to_move(source: Path, target: Path, exc: OSError, what: str | None = None) -> OutputError | None:
     """The error for a user refused moving ``source`` to ``target`` (a take moved aside to ``.idcli/superseded``,
     or put back) by the folder it leaves or the one it goes to: the first of them whose mode refuses her is named,
@@ -242,9 +257,10 @@ def _refusal(path: Path, found: Path, verb: str, status: os.stat_result, exc: OS
         return OutputError(f"{head}, and {me} is not in its group: add {me} to group {group}; {team}", file=path)
     if not status.st_mode & stat.S_IWGRP:
         return OutputError(f"{head} and is not group-writable; {team}", file=path)
-    unread = stat.S_IRGRP if is_file else stat.S_IXGRP  # a lock is opened read-write; a folder is entered
+    folder = stat.S_ISDIR(status.st_mode)
+    unread = stat.S_IXGRP if folder else stat.S_IRGRP  # a lock is opened read-write; a folder is entered
     if not status.st_mode & unread:
-        return OutputError(f"{head} and is group-writable but not group-{'readable' if is_file else 'searchable'}; "
+        return OutputError(f"{head} and is group-writable but not group-{'searchable' if folder else 'readable'}; "
                            f"{team}", file=path)
     # Group-writable and still refused: an ACL or a file attribute; the system's own words are all there is.
     return OutputError(f"{head}: {exc.strerror}", file=path)

@@ -36,6 +36,7 @@ from .shared_files import (
     created_mode,
     make_folders,
     not_a_regular_file,
+    refused_folder,
     refused_to_create,
     refused_to_write,
     share_created,
@@ -103,8 +104,9 @@ def _link_in_the_way(folder: Path) -> OutputError:
 
 def write_error(path: Path, exc: OSError) -> OutputError:
     """The OutputError ``atomic_write`` gives for ``exc`` while writing ``path``, for a writer that stages its files
-    itself (``export``'s set): 'disk full while writing PATH', 'permission denied while writing PATH (...)'."""
-    return _os_error("writing", path, exc)
+    itself (``export``'s set): 'disk full while writing PATH'; a folder whose mode refuses the user named with the fix
+    (shared_files.py), other refusals 'permission denied while writing PATH (...)'."""
+    return refused_to_create(path, exc) or _os_error("writing", path, exc)
 
 
 def not_writable(folder: Path, exc: OSError | None = None, *, then: str = "") -> OutputError:
@@ -215,8 +217,8 @@ class OutputStore:
             raise OutputError(f"{self.root / STATE} exists and is not a folder", file=self.root / STATE) from None
         except OSError as exc:
             raise _os_error("creating", self.root, exc) from None
-        if not os.access(self.root, os.W_OK):
-            raise not_writable(self.root)
+        if not os.access(self.root, os.W_OK):  # whose it is and the fix, where its mode refuses (shared_files.py)
+            raise refused_folder(self.root, "the output folder") or not_writable(self.root)
 
     @contextmanager
     def session(self, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[OutputStore]:

@@ -82,10 +82,11 @@ def test_what_idcli_creates_in_a_teams_folder_is_group_writable_whatever_the_uma
         write_shotlist, tmp_path: Path, engine_factory, umask: Any, monkeypatch: pytest.MonkeyPatch,
         mask: int) -> None:
     """Ana renders, reviews, picks and exports under her umask (022, most systems' default) into the team's folder;
-    Ben, of the team's group, retakes the shot, restores Ana's take, reviews, picks, exports and delivers there too. Every file and folder idcli made
-    took the umask's mode (a shot's folder ``drwxr-sr-x``, the lock ``-rw-r--r--``), so Ben's retake was refused the
-    lock; now all are group-readable and -writable (folders group-searchable), none writable by others, the others'
-    bits as the umask left them."""
+    Ben, of the team's group, retakes the shot, restores Ana's take, reviews, picks, exports and delivers there too.
+    Every file and folder idcli made took the umask's mode (a shot's folder ``drwxr-sr-x``, the lock ``-rw-r--r--``),
+    so Ben's retake was refused the lock; and under ``umask 002`` every file written to a temporary and renamed
+    (images, sidecars, the page, the cut) was ``-rw-r--r--`` still. Now all are group-readable and -writable (folders
+    group-searchable), none writable by others, the others' bits as the umask left them."""
     shots, show = write_shotlist(SHOTS), team_folder(tmp_path)
     out = show / "renders"  # made by Ana's render
     umask(mask)
@@ -151,6 +152,27 @@ def test_a_file_written_in_a_folder_left_shut_is_named_with_the_fix(write_shotli
     assert result.exit_code == 5, result.output
     assert f"cannot be created by root: its folder {out / 'review'} belongs to uid {ANA} (group gid {TEAM_GID}, " \
            "drwxr-sr-x) and is not group-writable" in result.stderr, result.stderr
+    assert f"`chmod -R g+rwX {shell_path(out)}`" in result.stderr, result.stderr
+
+
+def test_an_output_folder_an_earlier_idcli_left_shut_is_named_with_the_fix(write_shotlist, tmp_path: Path,
+                                                                          engine_factory, umask: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The output folder itself made ``drwxr-sr-x`` by an earlier idcli under ``umask 022`` (Ana's): every command of
+    Ben's that writes there said ``output folder OUT is not writable`` (checked as two real users: render, restore,
+    review, select, export alike), as for a read-only share. It names whose folder it is, its mode and the fix."""
+    shots, out = write_shotlist(SHOTS), team_folder(tmp_path) / "renders"
+    umask(0o022)
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    give_to(ANA, out.parent)
+    out.chmod(0o2755)
+    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
+    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
+    monkeypatch.undo()
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith(f"idcli: error: {out} (the output folder) cannot be written in by root: it "
+                                    f"belongs to uid {ANA} (group gid {TEAM_GID}, drwxr-sr-x) and is not "
+                                    "group-writable; "), result.stderr
     assert f"`chmod -R g+rwX {shell_path(out)}`" in result.stderr, result.stderr
 
 
