@@ -201,3 +201,18 @@ def test_idcli_render_makes_its_missing_output_folders_group_writable_in_a_teams
     made = modes(team)
     assert made["ep1"] == made["ep1/day3"] == "drwxrwsr-x", made
     assert stat.S_IMODE((team / "ep1" / "day3" / "s1" / "s1_t1.png").stat().st_mode) == 0o664
+
+
+def test_an_identity_pack_written_into_a_teams_folder_is_group_writable(selfies: Path, tmp_path: Path,
+                                                                      umask: Any) -> None:
+    """``encode-identity -o show/characters/mara.idpack`` under ``umask 022``: the pack (and its contact sheet) were
+    ``-rw-r--r--`` and ``characters`` ``drwxr-sr-x``, so the next user of the group could not encode Mara again; now
+    the group's, as a render's takes."""
+    show = team_folder(tmp_path)
+    umask(0o022)
+    pack = show / "characters" / "mara.idpack"
+    result = cli("encode-identity", selfies / "mara_1.jpg", "--name", "mara", "-o", pack)
+    assert result.exit_code == 0, result.output
+    made = modes(show)
+    assert made["characters"] == "drwxrwsr-x" and made["characters/mara.idpack"] == "-rw-rw-r--", made
+    assert not not_shared(show), made
