@@ -96,6 +96,14 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(message + cache_note(path), file=path)
 
 
+def _refused(path: Path, exc: OSError, output_folder: Path | None = None) -> OutputError | None:
+    """A folder whose mode refuses the user ``path`` named with whose it is and the fix (a team's folder an earlier
+    idcli left shut: shared_files.py); None for idcli's cache, whose own words say what it is and what to do."""
+    from .paths import cache_note
+
+    return None if cache_note(path) else refused_to_create(path, exc, output_folder=output_folder)
+
+
 def _link_in_the_way(folder: Path) -> OutputError:
     """A link where a folder of the output folder is written through (a shot's): refused, whatever it points at."""
     return OutputError(f"{folder} is a symbolic link; idcli never writes through links in the output folder",
@@ -106,7 +114,7 @@ def write_error(path: Path, exc: OSError) -> OutputError:
     """The OutputError ``atomic_write`` gives for ``exc`` while writing ``path``, for a writer that stages its files
     itself (``export``'s set): 'disk full while writing PATH'; a folder whose mode refuses the user named with the fix
     (shared_files.py), other refusals 'permission denied while writing PATH (...)'."""
-    return refused_to_create(path, exc) or _os_error("writing", path, exc)
+    return _refused(path, exc) or _os_error("writing", path, exc)
 
 
 def not_writable(folder: Path, exc: OSError | None = None, *, then: str = "") -> OutputError:
@@ -143,7 +151,7 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     except OSError as exc:
         if isinstance(exc, FileExistsError) and not replace:
             raise  # the caller knows what the file is and how to replace it
-        raise (refused_to_create(final, exc) or _os_error("writing", final, exc)) from None
+        raise (_refused(final, exc) or _os_error("writing", final, exc)) from None
 
 
 class OutputStore:
@@ -441,8 +449,7 @@ class OutputStore:
         try:
             make_folders(path.parent)  # a shot's folder: group-writable in a folder a team shares (shared_files.py)
         except OSError as exc:  # FileExistsError included: a file stands where the folder should be
-            raise (refused_to_create(path.parent, exc, output_folder=self.root)
-                   or _os_error("creating", path.parent, exc)) from None
+            raise (_refused(path.parent, exc, self.root) or _os_error("creating", path.parent, exc)) from None
         atomic_write(path, data)
         return path
 
