@@ -62,10 +62,10 @@ def share_created(made: int | Path, folder: Path) -> None:
     the mode it chose is what a rename puts in place."""
     if not group_writable(folder):
         return
-    fd = made if isinstance(made, int) else None
     try:
-        if fd is None:  # O_NOFOLLOW: a link planted at the path is never followed to another file
-            fd = os.open(made, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+        # O_NOFOLLOW: a link planted at the path is never followed to another file
+        fd = made if isinstance(made, int) else os.open(made, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                                                        | os.O_NOCTTY)
         try:
             status = os.fstat(fd)
             if status.st_uid != os.geteuid() or not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)):
@@ -73,7 +73,7 @@ def share_created(made: int | Path, folder: Path) -> None:
             if (shared := _shared_mode(status.st_mode)) != stat.S_IMODE(status.st_mode):
                 os.fchmod(fd, shared)
         finally:
-            if fd is not made:
+            if not isinstance(made, int):
                 os.close(fd)
     except OSError:
         return
@@ -257,10 +257,10 @@ def _refusal(path: Path, found: Path, verb: str, status: os.stat_result, exc: OS
         return OutputError(f"{head}, and {me} is not in its group: add {me} to group {group}; {team}", file=path)
     if not status.st_mode & stat.S_IWGRP:
         return OutputError(f"{head} and is not group-writable; {team}", file=path)
-    folder = stat.S_ISDIR(status.st_mode)
-    unread = stat.S_IXGRP if folder else stat.S_IRGRP  # a lock is opened read-write; a folder is entered
+    is_folder = stat.S_ISDIR(status.st_mode)
+    unread = stat.S_IXGRP if is_folder else stat.S_IRGRP  # a lock is opened read-write; a folder is entered
     if not status.st_mode & unread:
-        return OutputError(f"{head} and is group-writable but not group-{'searchable' if folder else 'readable'}; "
+        return OutputError(f"{head} and is group-writable but not group-{'searchable' if is_folder else 'readable'}; "
                            f"{team}", file=path)
     # Group-writable and still refused: an ACL or a file attribute; the system's own words are all there is.
     return OutputError(f"{head}: {exc.strerror}", file=path)
