@@ -36,6 +36,7 @@ from .arguments import ShotIds, check_out_dir_is_folder
 from .errors import InputError, OutputError, ProjectMismatchError
 from .option_words import Option, words
 from .paths import absolute
+from .shared_files import make_folders
 
 if TYPE_CHECKING:
     from .signing import Credentials
@@ -628,7 +629,7 @@ def deliver(out_dir: str | Path, dest: str | Path, *, shots: ShotIds | None = No
               for shot, take, sel, stale in chosen]
     # 4. Written, one delivery at a time into DEST.
     try:
-        target.mkdir(parents=True, exist_ok=True)
+        make_folders(target)  # group-writable in a folder a team shares (shared_files.py)
     except OSError as exc:
         raise OutputError(f"{target}: cannot make the folder ({exc.strerror or exc})") from None
     with _one_delivery_at_a_time(target):

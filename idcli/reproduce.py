@@ -28,6 +28,7 @@ from . import safeio
 from .errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
 from .hashing import CHUNK, sha256_bytes
 from .option_words import Option, words
+from .shared_files import make_folders
 from .store import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, SUPPORTED_ENGINES, TOOL_VERSION
 
@@ -942,7 +943,7 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
             report.notes.append(note)
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        make_folders(out)  # group-writable in a folder a team shares (shared_files.py)
         target_path = out / image_path.name
         safeio.remove_dead_temporaries(out)  # what a reproduce killed mid-write left there
         safeio.atomic_write(target_path, png)

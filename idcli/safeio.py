@@ -18,6 +18,8 @@ import shutil
 import stat
 from pathlib import Path
 
+from .shared_files import share_created
+
 TMP_SUFFIX = ".idcli-tmp"  # temporaries end so: never *.onnx or *.png, so no loader or glob picks one up
 CHUNK = 1024 * 1024
 
@@ -146,11 +148,13 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     A device at ``final`` is never replaced (OSError): ``os.replace`` would swap it for a regular file
     (``encode-identity -o /dev/null --force`` as root replaced the machine's /dev/null). A FIFO or socket
     is replaced as any file is (one planted at a final path of an output folder is "not done").
+    In a group-writable folder the file is made group-writable whatever the umask (shared_files.py).
     """
     refuse_device(final)
     tmp = temporary_path(final)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        share_created(fd, final.parent)  # the temporary's mode is the one the rename puts in place
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -32,7 +32,15 @@ from .lock_wait import lock_waiting
 from .option_words import Option, words
 from .plan import Job
 from .safeio import TMP_SUFFIX
-from .shared_files import created_mode, not_a_regular_file, refused_to_write
+from .shared_files import (
+    created_mode,
+    make_folders,
+    not_a_regular_file,
+    refused_folder,
+    refused_to_create,
+    refused_to_write,
+    share_created,
+)
 from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
@@ -88,6 +96,14 @@ def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
     return OutputError(message + cache_note(path), file=path)
 
 
+def _refused(path: Path, exc: OSError, output_folder: Path | None = None) -> OutputError | None:
+    """A folder whose mode refuses the user ``path`` named with whose it is and the fix (a team's folder an earlier
+    idcli left shut: shared_files.py); None for idcli's cache, whose own words say what it is and what to do."""
+    from .paths import cache_note
+
+    return None if cache_note(path) else refused_to_create(path, exc, output_folder=output_folder)
+
+
 def _link_in_the_way(folder: Path) -> OutputError:
     """A link where a folder of the output folder is written through (a shot's): refused, whatever it points at."""
     return OutputError(f"{folder} is a symbolic link; idcli never writes through links in the output folder",
@@ -96,8 +112,9 @@ def _link_in_the_way(folder: Path) -> OutputError:
 
 def write_error(path: Path, exc: OSError) -> OutputError:
     """The OutputError ``atomic_write`` gives for ``exc`` while writing ``path``, for a writer that stages its files
-    itself (``export``'s set): 'disk full while writing PATH', 'permission denied while writing PATH (...)'."""
-    return _os_error("writing", path, exc)
+    itself (``export``'s set): 'disk full while writing PATH'; a folder whose mode refuses the user named with the fix
+    (shared_files.py), other refusals 'permission denied while writing PATH (...)'."""
+    return _refused(path, exc) or _os_error("writing", path, exc)
 
 
 def not_writable(folder: Path, exc: OSError | None = None, *, then: str = "") -> OutputError:
@@ -134,7 +151,7 @@ def atomic_write(final: Path, data: bytes, *, replace: bool = True) -> None:
     except OSError as exc:
         if isinstance(exc, FileExistsError) and not replace:
             raise  # the caller knows what the file is and how to replace it
-        raise _os_error("writing", final, exc) from None
+        raise (_refused(final, exc) or _os_error("writing", final, exc)) from None
 
 
 class OutputStore:
@@ -203,13 +220,13 @@ class OutputStore:
             raise OutputError(f"{state} is a symbolic link; idcli never writes through links in the output folder",
                               file=state)
         try:
-            (self.root / STATE).mkdir(parents=True, exist_ok=True)
+            make_folders(self.root / STATE)  # group-writable in a folder a team shares (shared_files.py)
         except FileExistsError:
             raise OutputError(f"{self.root / STATE} exists and is not a folder", file=self.root / STATE) from None
         except OSError as exc:
             raise _os_error("creating", self.root, exc) from None
-        if not os.access(self.root, os.W_OK):
-            raise not_writable(self.root)
+        if not os.access(self.root, os.W_OK):  # whose it is and the fix, where its mode refuses (shared_files.py)
+            raise refused_folder(self.root, "the output folder") or not_writable(self.root)
 
     @contextmanager
     def session(self, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[OutputStore]:
@@ -233,6 +250,7 @@ class OutputStore:
         if (special := not_a_regular_file(lock_path, os.fstat(fd).st_mode, "the output folder's lock")) is not None:
             os.close(fd)
             raise special
+        share_created(fd, lock_path.parent)  # group-writable whatever the umask, in a folder a team shares
         try:
             if wait:
                 lock_waiting(fd, f"another idcli run ({self._holder(fd)}) to finish writing {self.root}", on_wait)
@@ -429,9 +447,9 @@ class OutputStore:
     def _write_at(self, path: Path, data: bytes) -> Path:
         """``write`` for a path already checked by ``self.path``."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)  # a shot's folder: group-writable in a folder a team shares (shared_files.py)
         except OSError as exc:  # FileExistsError included: a file stands where the folder should be
-            raise _os_error("creating", path.parent, exc) from None
+            raise (_refused(path.parent, exc, self.root) or _os_error("creating", path.parent, exc)) from None
         atomic_write(path, data)
         return path
 
@@ -461,6 +479,7 @@ class OutputStore:
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     return
+                share_created(fd, self.root / STATE)
                 os.write(fd, line.encode("utf-8"))
             finally:
                 os.close(fd)

@@ -44,6 +44,7 @@ from .arguments import check_not_inside_output_folder, check_out_dir_is_folder
 from .errors import InputError, OutputError
 from .option_words import Option
 from .paths import absolute
+from .shared_files import make_folders, refused_to_move
 
 SUPERSEDED = Path(".idcli") / "superseded"
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024
@@ -121,11 +122,12 @@ def _free_name(folder: Path, base: str, exts: tuple[str, ...]) -> str:
 
 def _move(source: Path, target: Path) -> None:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(target.parent)
         os.rename(source, target)
         safeio.fsync_dir(target.parent)
     except OSError as exc:
-        raise OutputError(f"cannot move {source} aside to {target}: {exc.strerror or exc}") from None
+        raise (refused_to_move(source, target, exc)
+               or OutputError(f"cannot move {source} aside to {target}: {exc.strerror or exc}")) from None
 
 
 def _aside_names(root: Path, shot_id: str, stem: str, image_rel: str,

@@ -60,13 +60,17 @@ def umask() -> Iterator[Any]:
 
 @pytest.mark.parametrize(("mask", "folder_mode", "expected"), [
     (0o002, 0o2775, 0o664),  # a team's folder, a team's umask: the next user of the group can open the lock
-    (0o022, 0o2775, 0o644),  # a private umask is honoured, even in a shared folder
+    # A private umask in a team's folder: the group's still (made 0644 until 2026-12-02, it shut the next user of the
+    # group out: test_team_folder.py); the others' bits as the umask says.
+    (0o022, 0o2775, 0o664),
+    (0o077, 0o2775, 0o660),
     (0o002, 0o755, 0o644),   # a folder only its owner writes in: its lock stays its owner's
-], ids=["team umask, team folder", "private umask, team folder", "team umask, private folder"])
+], ids=["team umask, team folder", "umask 022, team folder", "umask 077, team folder", "team umask, private folder"])
 def test_the_lock_and_journal_are_group_writable_when_their_folder_is(tmp_path: Path, umask: Any, mask: int,
                                                                       folder_mode: int, expected: int) -> None:
     """Created 0644 whatever the folder, the first user's lock file refused every other user of the group (the
-    lock is opened read-write by every run) and the journal dropped their lines."""
+    lock is opened read-write by every run) and the journal dropped their lines; and under a private umask (022, most
+    systems' default) until 2026-12-02 still."""
     out = tmp_path / "renders"
     (out / ".idcli").mkdir(parents=True)
     (out / ".idcli").chmod(folder_mode)

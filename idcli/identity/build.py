@@ -91,10 +91,11 @@ def contact_sheet(pack: IdentityPack, path: Path) -> None:
     import io
 
     from ..safeio import remove_dead_temporaries
+    from ..shared_files import make_folders
     from ..store import atomic_write
 
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)  # group-writable in a folder a team shares (shared_files.py)
     remove_dead_temporaries(path.parent)
     atomic_write(path, buffer.getvalue())

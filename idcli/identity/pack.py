@@ -86,10 +86,11 @@ def write_pack(path: Path, meta: dict[str, Any], tensors: dict[str, np.ndarray],
     ``overwrite=False``: a file already at ``path`` is kept and PackExistsError raised.
     """
     from ..safeio import remove_dead_temporaries
+    from ..shared_files import make_folders
     from ..store import atomic_write
 
     data = pack_bytes(meta, tensors)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(path.parent)  # group-writable in a folder a team shares (shared_files.py)
     # A write killed with -9 (encode-identity interrupted hard) left its hidden temporary here; clear those.
     remove_dead_temporaries(path.parent)
     try:

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import InputError, OutputError
 from ..option_words import Option
+from ..shared_files import make_folders
 from .runs import Run, Shot, Take, default_take
 
 # The frame rates editorial works in: from 1 fps (a slide-show animatic) to 240 fps (high-speed capture).
@@ -409,7 +410,7 @@ def _make_folder(name: str, path: Path, swept: set[Path]) -> None:
     from ..safeio import remove_dead_temporaries
 
     try:  # `--otio editorial/sc12.otio` into a folder not made yet, as `render --out` makes its own
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent)  # group-writable in a folder a team shares (shared_files.py)
     except OSError as exc:
         raise OutputError(Option(name, path), f": cannot make the folder {path.parent} ({exc.strerror or exc})",
                           field=name) from None

@@ -27,6 +27,7 @@ from pathlib import Path
 from ..interrupts import interrupts_held
 from ..lock_wait import lock_waiting
 from ..safeio import fsync_dir, refuse_device, temporary_path
+from ..shared_files import share_created
 from ..store import write_error
 
 # A file system without hard links refuses os.link with one of these (FAT, some network shares).
@@ -75,6 +76,9 @@ class ExportFiles:
         their earlier files back (a target that had none is removed): the folder holds the earlier set whole. The
         renames are made with the target folders locked (``_folders_locked``): another export's wait, then land."""
         for temporary, target in self._staged:  # everything that can fail before the first target changes
+            # The mode the movie's encoder (a library, writing by name) or ``write`` gave the temporary is the one the
+            # rename puts in place: group-writable in a folder a team shares (shared_files.py).
+            share_created(temporary, target.parent)
             try:
                 _fsync_file(temporary)
                 refuse_device(target)

@@ -32,10 +32,11 @@ def sheet_name(index: int) -> str:
 
 def write_file(root: Path, relpath: str, data: bytes) -> Path:
     """Atomically, inside the output folder, never through a link (the store's own path rules)."""
+    from ..shared_files import make_folders
     from ..store import OutputStore, atomic_write
 
     target = OutputStore(root).path(relpath)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folders(target.parent)  # review/ and review/thumbs: group-writable in a folder a team shares
     atomic_write(target, data)
     return target
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import InputError, OutputError
 from ..lock_wait import lock_waiting
 from ..option_words import Option
-from ..shared_files import created_mode, refused_to_write
+from ..shared_files import created_mode, make_folders, refused_to_write, share_created
 from ..shell_words import shell_path
 
 if TYPE_CHECKING:
@@ -93,9 +93,10 @@ def _locked(out_dir: Path) -> Iterator[None]:
     if state.is_symlink():
         raise InputError(f"{state} is a symbolic link; idcli never writes through links in the output folder")
     try:
-        state.mkdir(exist_ok=True)
+        make_folders(state)
         # Every select opens it read-write: group-writable in a folder a team shares (shared_files.py).
         fd = os.open(state / "selects.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, created_mode(state))
+        share_created(fd, state)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW refused a link planted there: as the folder's lock says it
             raise OutputError(f"{state / 'selects.lock'} is a symbolic link; refusing to use it",
