@@ -173,6 +173,10 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
                           project=plan.project, file=plan.source,
                           problems=[p.as_json(plan.source) for p in plan.problems], warnings=list(plan.warnings))
     report.executor = {"name": "local" if backend is None else backend.name}
+    if plan.blocked:  # the run-start line's record, and what the summary and --json say of the takes blocked
+        from .blocked_takes import blocked_record
+
+        report.blocked_record = blocked_record(plan.blocked, plan.source, loaded, plan.problems)
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         state = report.states.get((job.shot_id, job.take), TakeState(before))
@@ -316,14 +320,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                               "file_relpath": shotlist_relpath(loaded, store.root) if loaded is not None else None,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
                               "takes": [list(take) for take in takes], **_shot_order(loaded)})
-        from .blocked_takes import blocked_record
-
         # request: what the morning after's "to finish" command repeats; blocked: takes no render can finish
         # until a character's file is fixed (unfinished.py)
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs),
                        **({"request": request} if request is not None else {}),
-                       **({"blocked": blocked_record(plan.blocked, plan.source, loaded, plan.problems)}
-                          if plan.blocked else {})})
+                       **({"blocked": report.blocked_record} if report.blocked_record else {})})
         report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
         # superseded/ listed once, at the first job not done (each job moves only its own take's files)
