@@ -245,10 +245,12 @@ def requested_only(request: Any) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(only))
 
 
-def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None = None) -> str:
+def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None = None,
+                   only_values: list[str] | None = None) -> str:
     """``idcli render FILE --out DIR`` with the options of ``request`` (:func:`render_request`, as a journal
     recorded it: values of the wrong type are left out), shell-quoted, from the current folder. A request's
-    ``dtype`` has no option (:func:`unsaid`)."""
+    ``dtype`` has no option (:func:`unsaid`). ``only_values``: the ``--only`` values to say instead of the
+    request's shot ids (:func:`short_only`'s prefixes)."""
     request = request if isinstance(request, dict) else {}
     words = ["idcli render", shell_path(shotlist), "--out", shell_path(folder)]
 
@@ -272,7 +274,9 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
             words += ["--workers", str(workers)]
     if type(sign := request.get("sign")) is bool:
         words.append("--sign" if sign else "--no-sign")
-    for shot in requested_only(request) or ():
+    values = requested_only(request) if only_values is None else [
+        value for value in only_values if _PREFIX_PATTERN.fullmatch(value)]
+    for shot in values or ():
         words += ["--only", shlex.quote(shot)]
     if request.get("retake_flagged") is True:  # its retake rounds, not only the round it stopped in
         from .review.retake import DEFAULT_MAX_TAKES
@@ -281,6 +285,39 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
         if type(most := request.get("max_takes")) is int and 1 <= most <= 100 and most != DEFAULT_MAX_TAKES:
             words += ["--max-takes", str(most)]
     return " ".join(words)
+
+
+# an --only value the note writes: a shot id, or a prefix of ids and "*" (short_only)
+_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\*?")
+
+
+def short_only(chosen: list[str], shots: list[str]) -> list[str]:
+    """``chosen`` (shot ids of ``shots``, the shot list's) as fewer ``--only`` values where a prefix says several:
+    ``sc0*`` for sc01…sc09 when it matches no shot outside ``chosen``; the others as themselves, in ``chosen``'s
+    order. Counted by bisection over the sorted ids: a film's 10,000 shots and 300 chosen in milliseconds."""
+    from bisect import bisect_left
+
+    every, wanted = sorted(shots), sorted(set(chosen))
+
+    def matching(ids: list[str], prefix: str) -> int:
+        return bisect_left(ids, prefix + "\U0010ffff") - bisect_left(ids, prefix)
+
+    values: list[str] = []
+    covered: set[str] = set()
+    for shot in chosen:
+        if shot in covered:
+            continue
+        for length in range(1, len(shot)):
+            prefix = shot[:length]
+            count = matching(every, prefix)
+            if count > 1 and count == matching(wanted, prefix):  # every shot it matches is chosen
+                values.append(prefix + "*")
+                covered.update(one for one in wanted if one.startswith(prefix))
+                break
+        else:
+            values.append(shot)
+            covered.add(shot)
+    return values
 
 
 def unsaid(request: Any) -> dict[str, Any] | None:
@@ -384,8 +421,12 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     # --only renders the same takes, where one --only per shot made it hundreds of words (night-counts-3)
     whole = (len(selection) > MOST_ONLY_SAID and not changed and not gone and request.get("retake_flagged") is not True
              and all(_shot_of(take) in selection for take in missing))
+    asked_only = [shot for shot in only or () if shot not in only_gone]
+    # else a large selection said by prefixes where one says several shots and no other (the shot list unchanged)
+    patterns = (short_only(asked_only, list(dict.fromkeys(shot for shot, _take in takes)))
+                if len(asked_only) > MOST_ONLY_SAID and not changed and not whole else None)
     asked_command = "" if only and len(only_gone) == len(only) else command if whole else finish_command(
-        shotlist, root, {**request, "only": [shot for shot in only or () if shot not in only_gone] or None})
+        shotlist, root, {**request, "only": asked_only or None}, only_values=patterns)
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,

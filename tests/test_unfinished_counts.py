@@ -536,19 +536,30 @@ def test_a_large_only_selection_holding_every_take_left_is_finished_by_a_command
     document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
     assert document["asked_command"] == whole and document["command"] == whole
 
-    # sc12's image gone too: the whole shot list's command would render it, not asked for: the selection is kept
+    # sc12's image gone too: the whole shot list's command would render it, not asked for: a selection is needed,
+    # said short by a prefix that matches chosen shots alone (--only takes patterns, since night-counts-3)
     done_before = (out / "sc12" / "sc12_t1.png").read_bytes()
     (out / "sc12" / "sc12_t1.png").unlink()
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
-    assert f"to finish: {whole} {' '.join(f'--only {shot}' for shot in ids[:11])}; 1 other shot" in said, said
-    (out / "sc12" / "sc12_t1.png").write_bytes(done_before)
+    short = f"{whole} --only 'sc0*' --only sc10 --only sc11"
+    assert f"to finish: {short}; 1 other shot of shots.yaml was not asked for in that render" in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["asked_command"] == short
 
-    # the short command, run as printed, renders the takes left and no other
+    # the short command, run as printed, renders the takes left of the 11 shots and not sc12
     monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
         model.preset, adapter))
-    finished = CliRunner().invoke(app, [*shlex.split(whole)[1:], "--json"])
+    finished = CliRunner().invoke(app, [*shlex.split(short)[1:], "--json"])
     assert finished.exit_code == 0, finished.output
     counts = json.loads(finished.stdout)["counts"]
-    assert (counts["rendered"], counts["skipped"]) == (left, 12 - left), counts
-    assert (out / "sc12" / "sc12_t1.png").read_bytes() == done_before
+    assert (counts["rendered"], counts["skipped"]) == (left, 11 - left), counts
+    assert _committed(out) == {f"{shot}_t1" for shot in ids[:11]}
+    # the run-start line records the shots the pattern selected: the note counts them as asked for
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert ("its last render rendered all it was asked for (--only sc01, sc02, sc03, sc04, sc05, … (11 shots)); 1 "
+            "other shot of shots.yaml was not asked for in that render; to render it: " + whole) in said, said
+    (out / "sc12" / "sc12_t1.png").write_bytes(done_before)
     assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
+    refused = CliRunner().invoke(app, ["render", "shots.yaml", "--out", "out", "--device", "cpu", "--only", "zz*"])
+    assert refused.exit_code == idcli.EXIT_INVALID_INPUT and "--only zz*: no shot in shots.yaml matches it" in (
+        refused.stderr), refused.output

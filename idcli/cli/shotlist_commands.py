@@ -471,7 +471,8 @@ def render(
                                         "edited by hand, and into a folder of another project (earlier renders "
                                         "are kept in OUT/.idcli/superseded).")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", metavar="SHOT",
-                                                   help="Render only this shot id (repeatable).")] = None,
+                                                   help="Render only this shot id, or the shots a pattern "
+                                                   "such as 'sc01_*' matches (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
     face_models: FaceModelsOpt = None,
