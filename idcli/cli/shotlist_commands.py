@@ -577,10 +577,10 @@ def render(
                                  if report.not_rendered else "")
                     # takes blocked by a character's unusable selfie are said apart, in the morning note's words
                     # (verify, review): counted failed, "2 failed" read as two broken renders to try again
-                    blocked = f", {report.blocked} blocked" if report.blocked else ""
+                    blocked_too = f", {report.blocked} blocked" if report.blocked else ""
                     emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{reused}{kept}"
-                         f"{counts['recovered']} recovered, {report.failed - report.blocked} failed{blocked}{tail} → "
-                         f"{folder}{unreached}{blocked_words(report.blocked_takes())}")
+                         f"{counts['recovered']} recovered, {report.failed - report.blocked} failed{blocked_too}{tail}"
+                         f" → {folder}{unreached}{blocked_words(report.blocked_takes())}")
             if report.model.get("random_weights"):
                 print_note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
             # Masks are made while rendering: a done job is skipped, not rendered again for its mask. One that has
