@@ -13,7 +13,7 @@ from typing import Any
 
 from .shell_words import shell_path
 
-__all__ = ["BlockedTakes", "blocked_record", "read_blocked"]
+__all__ = ["BlockedTakes", "blocked_record", "blocked_words", "read_blocked"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,16 @@ class BlockedTakes:
                f"fix {field}" if isinstance(field, str) and field else f"fix character '{self.character}'")
         return f"{self.problem.get('message')} — {fix}" + (f" ({where})" if where else "")
 
+    def again(self) -> str:
+        """``a render before that blocks them again``: what the note and the render's summary say while unfixed."""
+        return f"a render before that blocks {'it' if len(self.takes) == 1 else 'them'} again"
+
+
+def blocked_words(blocked: tuple[BlockedTakes, ...]) -> str:
+    """``; 2 blocked: character 'ana' cannot be used: … — replace characters.ana.selfies[0] (shots.yaml:9:15); a
+    render before that blocks them again``, each character's takes: what the render's summary line adds, in the
+    morning note's words ("" when none)."""
+    return "".join(f"; {len(one.takes)} blocked: {one.words()}; {one.again()}" for one in blocked)
 
 
 def blocked_record(blocked: list[Any], source: str, loaded: Any = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from .expressions import ResolvedExpression, expression_prompt, key_record, scene_phrase, vocabulary_record
@@ -131,19 +132,36 @@ class Plan:
 
         known = {j.shot_id for j in self.jobs} | {b.shot_id for b in self.blocked}
         for shot_id in only:
-            if shot_id not in known:
+            if is_pattern(shot_id):
+                if not any(fnmatchcase(shot, shot_id) for shot in known):
+                    raise InputError(Option("only", shot_id), f": no shot in {self.source} matches it", field="only")
+            elif shot_id not in known:
                 close = did_you_mean(shot_id, known)
                 hint: tuple[object, ...] = (f"; {close}",) if close else ()
                 if "," in shot_id:  # ids hold no commas: a list was meant
                     hint = ("; one shot id each: ", Option("only", [s.strip() for s in shot_id.split(",")]))
                 raise InputError(Option("only", shot_id), f": no such shot in {self.source}", *hint, field="only")
-        wanted = set(only)
+        wanted = set(selected_shots(only, sorted(known)))
         jobs = [j for j in self.jobs if j.shot_id in wanted]
         # As make_plan does: no identity adapter is loaded for a selection of text-only shots.
         selected = Plan(self.project, self.source, self.model, jobs, self.adapter,
                         [b for b in self.blocked if b.shot_id in wanted], self.problems, list(self.warnings))
         selected.adapter = self.adapter if selected.needs_adapter else None
         return selected
+
+
+def is_pattern(only: str) -> bool:
+    """Whether an ``--only`` value is a pattern (``sc01_*``, ``sh0?0``): a shot id holds none of ``*?[``."""
+    return any(mark in only for mark in "*?[")
+
+
+def selected_shots(only: list[str], shots: list[str]) -> list[str]:
+    """The shot ids of ``shots`` (in their order) that ``--only``'s values select: each id itself, each pattern the
+    ids it matches (``fnmatch``, case-sensitive: ``sc01_*``). A film's selection said as a pattern or two, where one
+    ``--only`` per shot made hundreds (night-counts-3, 2026-12-02)."""
+    exact = {value for value in only if not is_pattern(value)}
+    patterns = [value for value in only if is_pattern(value)]
+    return [shot for shot in shots if shot in exact or any(fnmatchcase(shot, pattern) for pattern in patterns)]
 
 
 def derived_seed(shot_id: str, take: int) -> int:

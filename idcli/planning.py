@@ -182,7 +182,11 @@ def plan_to_render(loaded: LoadedShotList, only: list[str] | None = None, **kwar
     anyway), and where they cannot be, ``ModelUnavailableError`` (exit 4) names the shots before anything renders.
     ``idcli plan`` never downloads: it warns that those shots' keys are unknown. ``only``: the shots the render
     renders (an ``--only`` selection; None: all), the only ones whose prompts are fetched for or refused."""
-    token = _for_render.set(True if only is None else tuple(only))
+    from .plan import selected_shots
+
+    # a pattern (--only 'sc01_*') stands for the shot ids it matches
+    token = _for_render.set(True if only is None else tuple(
+        selected_shots(only, [shot.id for shot in loaded.shotlist.shots])))
     try:
         return plan_shotlist(loaded, **kwargs)
     finally:

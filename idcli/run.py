@@ -20,7 +20,7 @@ from .folder_projects import folder_projects
 from .interrupts import interrupted
 from .models import ModelIdentity
 from .paths import absolute
-from .plan import Job, Plan
+from .plan import Job, Plan, is_pattern, selected_shots
 from .planning import plan_to_render
 from .reuse import recorded_key
 from .run_report import JobOutcome, OutputFile, Progress, RenderReport, SilentProgress, TakeState
@@ -50,8 +50,9 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
     time next to the image (``<shot>_t<take>.mask.png``); jobs already done are not re-rendered for it.
     ``sign`` signs every image with C2PA content credentials (docs/provenance.md): True asks for it,
     False refuses it, None signs when the shot list or the environment names credentials.
-    ``loaded`` may be a path to a shot list; ``only`` one shot id or a list of them; ``batch_size`` an
-    int 1..1024 or ``"auto"``. Arguments of the wrong type or range raise ``InputError`` (exit code 2).
+    ``loaded`` may be a path to a shot list; ``only`` one shot id or a list of them (or patterns: ``"sc01_*"``);
+    ``batch_size`` an int 1..1024 or ``"auto"``. Arguments of the wrong type or range raise ``InputError`` (exit
+    code 2).
     ``qa`` checks each image with a cast against it on the commit thread (idcli/review/qa.py,
     ``qa_thresholds`` a QAThresholds) and records the result in its sidecar; it changes no job key.
 
@@ -156,6 +157,9 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
     # Orphans and the folder's manifest are judged against the whole shot list, not an --only selection.
     all_takes = [(job.shot_id, job.take) for job in plan.jobs] + [(b.shot_id, b.take) for b in plan.blocked]
     plan = plan.select(only)
+    if request is not None and only and any(is_pattern(value) for value in only):
+        # the run-start line records the shots a pattern selected: the morning note counts and commands those
+        request["only"] = selected_shots(only, [shot.id for shot in loaded.shotlist.shots])
     for warning in plan.warnings:
         progress.note(f"warning: {warning}")
     if compile:
@@ -173,6 +177,10 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
                           project=plan.project, file=plan.source,
                           problems=[p.as_json(plan.source) for p in plan.problems], warnings=list(plan.warnings))
     report.executor = {"name": "local" if backend is None else backend.name}
+    if plan.blocked:  # the run-start line's record, and what the summary and --json say of the takes blocked
+        from .blocked_takes import blocked_record
+
+        report.blocked_record = blocked_record(plan.blocked, plan.source, loaded, plan.problems)
 
     def outcome(job: Job, status: str, before: str = "", error: str | None = None) -> JobOutcome:
         state = report.states.get((job.shot_id, job.take), TakeState(before))
@@ -316,14 +324,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                               "file_relpath": shotlist_relpath(loaded, store.root) if loaded is not None else None,
                               "shotlist_sha256": loaded.raw_sha256 if loaded is not None else None,
                               "takes": [list(take) for take in takes], **_shot_order(loaded)})
-        from .blocked_takes import blocked_record
-
         # request: what the morning after's "to finish" command repeats; blocked: takes no render can finish
         # until a character's file is fixed (unfinished.py)
         store.journal({"event": "run-start", "source": plan.source, "jobs": len(plan.jobs),
                        **({"request": request} if request is not None else {}),
-                       **({"blocked": blocked_record(plan.blocked, plan.source, loaded, plan.problems)}
-                          if plan.blocked else {})})
+                       **({"blocked": report.blocked_record} if report.blocked_record else {})})
         report.orphans = find_orphans(store.root, takes)
         pending: list[Job] = []
         # superseded/ listed once, at the first job not done (each job moves only its own take's files)

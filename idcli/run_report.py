@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .paths import absolute
+
+if TYPE_CHECKING:
+    from .blocked_takes import BlockedTakes
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,9 @@ class RenderReport:
     # cause); a job whose sidecar cannot say has none. Each job's ``cause`` in the --json document.
     stale_causes: dict[str, str] = field(default_factory=dict, repr=False)
     executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})  # who rendered, and its figures
+    # The run-start line's ``blocked`` (blocked_takes.blocked_record): per unusable character, the takes it blocked,
+    # its problem and its files; what the summary line and ``--json``'s ``blocked`` say, as the morning note does.
+    blocked_record: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def count(self, status: str) -> int:
         return sum(1 for j in self.jobs if j.status == status)
@@ -143,6 +149,20 @@ class RenderReport:
     @property
     def not_rendered(self) -> int:
         return self.count("not_rendered")
+
+    @property
+    def blocked(self) -> int:
+        """Of ``failed``, the takes not planned because a character they name cannot be used (state ``blocked``):
+        a render blocks them again until its file is fixed, so they are said apart, as ``verify`` says them."""
+        return sum(1 for j in self.jobs if j.status == "failed" and j.state == "blocked")
+
+    def blocked_takes(self) -> tuple[BlockedTakes, ...]:
+        """The blocked takes by the character that blocks them, with its problem and the other unusable characters
+        they name (``also``), in the morning note's form (idcli/blocked_takes.py)."""
+        from .blocked_takes import read_blocked
+
+        takes = {f"{j.shot_id}_t{j.take}" for j in self.jobs if j.status == "failed" and j.state == "blocked"}
+        return read_blocked(self.blocked_record, takes) if takes else ()
 
     @property
     def exit_code(self) -> int:
@@ -177,7 +197,8 @@ class RenderReport:
             "file": self.file,
             "out_dir": self.out_dir,
             "dry_run": self.dry_run,
-            "counts": {status: self.count(status) for status in STATUSES},
+            # blocked (2026-12-02): of failed, the takes a character's unusable file blocked; failed still counts them
+            "counts": {**{status: self.count(status) for status in STATUSES}, "blocked": self.blocked},
             "seconds": round(self.seconds, 3),
             "images_per_second": round(self.rendered / self.seconds, 4) if self.seconds and self.rendered else 0.0,
             "batch_sizes": self.batch_sizes,
@@ -190,6 +211,8 @@ class RenderReport:
             "superseded_total": self.superseded_total,
             "other_project": self.other_project,
             "warnings": self.warnings,
+            # as verify --json's unfinished.blocked: per character, the takes it blocked and what to replace
+            "blocked": [b.as_dict() for b in self.blocked_takes()],
         }
 
 

@@ -32,6 +32,8 @@ from .shell_words import shell_path
 from .shotlist import SAFE_ID  # a shot id as a shot list allows it: a manifest naming "../x" is not looked up
 
 _HOLDER = re.compile(r"pid (\d+) on (.+)")
+# More --only shots than this, all the shot list's missing takes among them: the command says none (night-counts-3)
+MOST_ONLY_SAID = 10
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,13 @@ class Unfinished:
     asked_command: str = ""  # the command that renders the takes it was asked for (with its --only); "": none can
     not_in_command: dict[str, Any] | None = None  # what it was asked that no idcli render option says (dtype)
     asked_takes: int = 0  # takes of the shots it was asked for
-    blocked_failed: int = 0  # of ``failed``, the takes it could not plan (blocked), with an image since or not
     only_gone: tuple[str, ...] = ()  # of ``only``, the shot ids the shot list, edited since, holds no more
+    # A --retake-flagged render's shots whose every take QA flagged, fewer than its --max-takes (``max_takes``): the
+    # next retake round adds a take to each; one stopped between two rounds leaves these and no take missing
+    retake_shots: tuple[str, ...] = ()
+    max_takes: int = 0
+    # ``asked_command`` is ``command``: a selection of more than MOST_ONLY_SAID shots holding every missing take
+    asked_is_whole: bool = False
 
     @property
     def missing(self) -> int:
@@ -81,8 +88,9 @@ class Unfinished:
         name = Path(self.shotlist).name
         left, not_asked = self.left_takes, self.not_asked_takes
         asked = "" if self.only is None else f" its last render was asked for ({_only_words(self.only)})"
-        # the takes blocked are among the last render's failed: said once, as blocked
-        failed = max(0, self.failed - self.blocked_failed)
+        # the run-end line's failed are the takes it rendered and failed, never the blocked ones (counted apart):
+        # subtracted from them, a render's real failures beside blocked takes went unsaid (until 2026-12-02)
+        failed = self.failed
         if self.running:
             why = f" (a render is writing the folder now: {self.running})"
         elif self.stopped:
@@ -101,6 +109,13 @@ class Unfinished:
             said = (f"{len(left)} of {_the_takes(self.asked_takes or self.takes)} of {name}{asked} "
                     f"{'is' if len(left) == 1 else 'are'} not rendered yet{why}")
             parts.append(said if self.running else said + self._finish(name))
+        elif self.retake_shots:
+            count = len(self.retake_shots)
+            said = (f"{count} shot{'s' if count != 1 else ''} of {name}{asked} {'has' if count == 1 else 'have'} "
+                    f"every take flagged by identity QA and fewer than {self.max_takes} takes "
+                    f"({_first_five(self.retake_shots)}): its last render, with --retake-flagged, ")
+            parts.append(said + (f"goes on with its retake rounds{why}" if self.running else
+                                 "stopped before its retake rounds ended" + self._finish(name)))
         elif self.only is not None and not self.blocked:  # blocked takes are of shots it was asked for
             parts.append(f"its last render rendered all it was asked for ({_only_words(self.only)})")
         for index, blocked in enumerate(self.blocked):
@@ -131,6 +146,9 @@ class Unfinished:
             asked = ", ".join(f"{key}={value!r}" for key, value in self.not_in_command.items())
             return (f"; to finish, repeat that render as it was asked, with {asked} (a library call's: no idcli render "
                     "option says it)")
+        if self.asked_is_whole and self.only is not None:
+            return (f"; to finish: {self.asked_command} (every take of {name} left is of the {len(self.only)} shots "
+                    "it was asked for: no --only needed)")
         return f"; to finish: {self.asked_command}{self._changed(name)}"
 
     def _unblock(self, blocked: BlockedTakes) -> str:
@@ -138,7 +156,7 @@ class Unfinished:
         selfie replaced in place, or the shot list edited to name another, said the takes blocked with no command)."""
         them = "it" if len(blocked.takes) == 1 else "them"
         if not blocked.changed_since:
-            return f"a render before that blocks {them} again"
+            return blocked.again()
         since = f"{blocked.changed_since} was changed"
         if self.running or self.gone or self.not_in_command is not None or not self.asked_command:
             return f"{since} since that render"
@@ -165,7 +183,9 @@ class Unfinished:
                 "only": None if self.only is None else list(self.only),
                 "left_takes": list(self.left_takes), "not_asked_takes": list(self.not_asked_takes),
                 "blocked": [b.as_dict() for b in self.blocked], "asked_command": self.asked_command or None,
-                "not_in_command": self.not_in_command}
+                "not_in_command": self.not_in_command,
+                # since 2026-12-02 (night-counts-3): the shots a --retake-flagged render's next round adds a take to
+                "retake_shots": list(self.retake_shots)}
 
 
 def _the_takes(count: int) -> str:
@@ -180,8 +200,12 @@ def _shot_of(take: str) -> str:
 
 def _only_words(only: tuple[str, ...]) -> str:
     """``--only a, b, c`` as the note says a selection (the first five, then how many)."""
-    shown = ", ".join(only[:5]) + (f", … ({len(only)} shots)" if len(only) > 5 else "")
-    return f"--only {shown}"
+    return f"--only {_first_five(only)}"
+
+
+def _first_five(shots: tuple[str, ...]) -> str:
+    """``a, b, c``: shot ids as the note names them (the first five, then how many)."""
+    return ", ".join(shots[:5]) + (f", … ({len(shots)} shots)" if len(shots) > 5 else "")
 
 
 # The --max-takes of the ``render --retake-flagged`` whose rounds run now (review/retake.py sets it around them): each
@@ -221,10 +245,12 @@ def requested_only(request: Any) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(only))
 
 
-def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None = None) -> str:
+def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None = None,
+                   only_values: list[str] | None = None) -> str:
     """``idcli render FILE --out DIR`` with the options of ``request`` (:func:`render_request`, as a journal
     recorded it: values of the wrong type are left out), shell-quoted, from the current folder. A request's
-    ``dtype`` has no option (:func:`unsaid`)."""
+    ``dtype`` has no option (:func:`unsaid`). ``only_values``: the ``--only`` values to say instead of the
+    request's shot ids (:func:`short_only`'s prefixes)."""
     request = request if isinstance(request, dict) else {}
     words = ["idcli render", shell_path(shotlist), "--out", shell_path(folder)]
 
@@ -248,7 +274,9 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
             words += ["--workers", str(workers)]
     if type(sign := request.get("sign")) is bool:
         words.append("--sign" if sign else "--no-sign")
-    for shot in requested_only(request) or ():
+    values = requested_only(request) if only_values is None else [
+        value for value in only_values if _PREFIX_PATTERN.fullmatch(value)]
+    for shot in values or ():
         words += ["--only", shlex.quote(shot)]
     if request.get("retake_flagged") is True:  # its retake rounds, not only the round it stopped in
         from .review.retake import DEFAULT_MAX_TAKES
@@ -257,6 +285,39 @@ def finish_command(shotlist: Path, folder: Path, request: dict[str, Any] | None 
         if type(most := request.get("max_takes")) is int and 1 <= most <= 100 and most != DEFAULT_MAX_TAKES:
             words += ["--max-takes", str(most)]
     return " ".join(words)
+
+
+# an --only value the note writes: a shot id, or a prefix of ids and "*" (short_only)
+_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\*?")
+
+
+def short_only(chosen: list[str], shots: list[str]) -> list[str]:
+    """``chosen`` (shot ids of ``shots``, the shot list's) as fewer ``--only`` values where a prefix says several:
+    ``sc0*`` for sc01…sc09 when it matches no shot outside ``chosen``; the others as themselves, in ``chosen``'s
+    order. Counted by bisection over the sorted ids: a film's 10,000 shots and 300 chosen in milliseconds."""
+    from bisect import bisect_left
+
+    every, wanted = sorted(shots), sorted(set(chosen))
+
+    def matching(ids: list[str], prefix: str) -> int:
+        return bisect_left(ids, prefix + "\U0010ffff") - bisect_left(ids, prefix)
+
+    values: list[str] = []
+    covered: set[str] = set()
+    for shot in chosen:
+        if shot in covered:
+            continue
+        for length in range(1, len(shot)):
+            prefix = shot[:length]
+            count = matching(every, prefix)
+            if count > 1 and count == matching(wanted, prefix):  # every shot it matches is chosen
+                values.append(prefix + "*")
+                covered.update(one for one in wanted if one.startswith(prefix))
+                break
+        else:
+            values.append(shot)
+            covered.add(shot)
+    return values
 
 
 def unsaid(request: Any) -> dict[str, Any] | None:
@@ -329,7 +390,13 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
              and ".." not in t[0] and type(t[1]) is int and 0 < t[1] <= 1000]
     missing = tuple(f"{shot}_t{take}" for shot, take in takes
                     if not (root / shot / f"{shot}_t{take}.png").is_file())
-    if not missing:
+    # the request of the newest run (a finishing run asks for the same work); a dry run journals none
+    begun = next(store.journal_newest_first(events=("run-start",)), None) or {}
+    recorded_request = begun.get("request")
+    request: dict[str, Any] = recorded_request if isinstance(recorded_request, dict) else {}
+    only = requested_only(request)
+    most, retakes = _retake_rounds_left(root, takes, request, only)
+    if not missing and not retakes:
         return None
     found = shotlist_file(root, manifest)
     given = manifest.get("file")
@@ -344,28 +411,43 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     stopped = running is None and last is not None and last.get("event") == "run-start"
     ended = last if last is not None and last.get("event") == "run-end" else {}
     failed, error, unreached = ended.get("failed"), ended.get("error"), ended.get("not_rendered")
-    # the request of the newest run (a finishing run asks for the same work); a dry run journals none
-    begun = next(store.journal_newest_first(events=("run-start",)), None) or {}
     recorded_blocked = begun.get("blocked")
-    blocked_failed = sum(len(entry["takes"]) for entry in recorded_blocked if isinstance(entry, dict) and isinstance(
-        entry.get("takes"), list)) if isinstance(recorded_blocked, list) and not stopped else 0
-    recorded_request = begun.get("request")
-    request: dict[str, Any] = recorded_request if isinstance(recorded_request, dict) else {}
-    only = requested_only(request)
     command = finish_command(shotlist, root, {**request, "only": None})  # the whole shot list, as before
     selection = set(only or ())
     asked = sum(1 for shot, _take in takes if only is None or shot in selection)
     holds = _shot_ids(shotlist) if changed and only is not None else None
     only_gone = tuple(shot for shot in only or () if holds is not None and shot not in holds)
-    asked_command = "" if only and len(only_gone) == len(only) else finish_command(
-        shotlist, root, {**request, "only": [shot for shot in only or () if shot not in only_gone] or None})
+    # a large selection whose shots hold every missing take of the shot list, unchanged since: the command with no
+    # --only renders the same takes, where one --only per shot made it hundreds of words (night-counts-3)
+    whole = (len(selection) > MOST_ONLY_SAID and not changed and not gone and request.get("retake_flagged") is not True
+             and all(_shot_of(take) in selection for take in missing))
+    asked_only = [shot for shot in only or () if shot not in only_gone]
+    # else a large selection said by prefixes where one says several shots and no other (the shot list unchanged)
+    patterns = (short_only(asked_only, list(dict.fromkeys(shot for shot, _take in takes)))
+                if len(asked_only) > MOST_ONLY_SAID and not changed and not whole else None)
+    asked_command = "" if only and len(only_gone) == len(only) else command if whole else finish_command(
+        shotlist, root, {**request, "only": asked_only or None}, only_values=patterns)
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
                       unreached if type(unreached) is int and unreached > 0 else 0,
                       printable(shortened(error)) if isinstance(error, str) and error else None,  # a received text
                       running, changed, gone, command, only,
                       read_blocked(recorded_blocked, set(missing), shell_path(shotlist) if changed else None),
-                      asked_command, unsaid(request), asked, blocked_failed, only_gone)
+                      asked_command, unsaid(request), asked, only_gone, retakes, most, whole)
+
+
+def _retake_rounds_left(root: Path, takes: list[tuple[str, int]], request: dict[str, Any],
+                        only: tuple[str, ...] | None) -> tuple[int, tuple[str, ...]]:
+    """A ``--retake-flagged`` render's ``--max-takes`` and the shots its next round adds a take to (review/retake.py);
+    (0, ()) for any other render. Such a run stopped between two rounds leaves no take missing: without this, nothing
+    said the rounds had not ended (until 2026-12-02)."""
+    if request.get("retake_flagged") is not True:
+        return 0, ()
+    from .review.retake import DEFAULT_MAX_TAKES, flagged_in_folder
+
+    most = request.get("max_takes")
+    most = most if type(most) is int and 1 <= most <= 100 else DEFAULT_MAX_TAKES
+    return most, flagged_in_folder(root, takes, most, only)
 
 
 def shortened(error: str, limit: int = 300) -> str:

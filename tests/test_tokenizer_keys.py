@@ -160,3 +160,8 @@ def test_a_selection_of_short_prompts_renders_offline_beside_a_long_prompt_it_le
     assert {job.shot_id: job.key for job in report.jobs} == {"harbour": cached["harbour"]}
     with pytest.raises(ModelUnavailableError, match="cannot key shot 'rain'"):
         idcli.render(shots, tmp_path / "out", device="cpu", dry_run=True, qa=False, only=["rain", "harbour"])
+    # a pattern (night-counts-3) stands for the shots it matches: the long prompt it selects is refused as by its id
+    report = idcli.render(shots, tmp_path / "out", device="cpu", dry_run=True, qa=False, only="h*")
+    assert {job.shot_id: job.key for job in report.jobs} == {"harbour": cached["harbour"]}
+    with pytest.raises(ModelUnavailableError, match="cannot key shot 'rain'"):
+        idcli.render(shots, tmp_path / "out", device="cpu", dry_run=True, qa=False, only="r?in")

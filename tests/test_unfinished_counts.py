@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import StoppedAfterFirst, render_on_cpu
@@ -456,3 +457,109 @@ def test_a_retake_flagged_render_left_unfinished_is_offered_its_retake_rounds_ag
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
     assert "to finish: idcli render shots.yaml --out out --device cpu --retake-flagged" in said, said
     assert "--max-takes" not in said
+
+
+class StoppedAtTheNextRound:
+    """A progress object that a Ctrl-C stops as the retake rounds add a take: between two rounds."""
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: Any) -> None: ...
+    def note(self, text: str) -> None:
+        if "adding take" in text:
+            raise KeyboardInterrupt
+    def stop(self) -> None: ...
+
+
+def test_a_retake_flagged_render_stopped_between_two_rounds_says_the_rounds_left_and_the_command_that_goes_on(
+        write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """night-counts-3: stopped between two retake rounds, no take is missing, so neither the stop nor verify nor
+    review said anything (88 left it alone): the shots every take of which QA flagged never got their further takes.
+    The stop itself escaped as a bare KeyboardInterrupt, no report, where a stop within a round is ``Interrupted``."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    import idcli.run as run_module
+    from idcli.review.retake import render_with_retakes
+
+    shots = write_shotlist(RETAKES)
+    out = tmp_path / "out"
+    with pytest.raises(idcli.Interrupted) as stopped:
+        # random weights render noise: every image of 'face' is flagged no_face, so the next round adds face_t2
+        render_with_retakes(idcli.load_shotlist(shots), out, max_takes=3, device="cpu", engine_factory=engine_factory,
+                            progress=StoppedAtTheNextRound())
+    assert stopped.value.report is not None and stopped.value.report.rendered == 2  # round one's, reported
+    assert _committed(out) == {"face_t1", "land_t1"}
+    monkeypatch.chdir(tmp_path)
+    command = "idcli render shots.yaml --out out --device cpu --retake-flagged --max-takes 3"
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert ("idcli: note: 1 shot of shots.yaml has every take flagged by identity QA and fewer than 3 takes (face): "
+            f"its last render, with --retake-flagged, stopped before its retake rounds ended; to finish: {command}"
+            ) in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert (document["missing"], document["retake_shots"], document["asked_command"]) == (0, ["face"], command)
+    review = CliRunner().invoke(app, ["review", "out"])
+    assert "has every take flagged by identity QA" in review.stderr, review.output
+
+    # the command, run as printed, goes on with the rounds; then nothing is left to say
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert finished.exit_code == 0, finished.output
+    assert _committed(out) == {"face_t1", "face_t2", "face_t3", "land_t1"}
+    assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
+
+
+def test_a_large_only_selection_holding_every_take_left_is_finished_by_a_command_with_no_only(
+        write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """night-counts-3: an --only render of hundreds of shots was offered "to finish" with one --only per shot. Where
+    every missing take of the (unchanged) shot list is of its shots, the command with no --only renders the same
+    takes and is offered; where another shot lacks takes too, the --only selection is needed and kept whole."""
+    import idcli.run as run_module
+
+    ids = [f"sc{n:02d}" for n in range(1, 13)]
+    shots = write_shotlist("version: 1\nproject: many\nmodel: {preset: tiny-sd}\n"
+                           "defaults: {size: 64x64, steps: 1}\nshots:\n"
+                           + "".join(f"  - {{id: {shot}, prompt: \"a harbour at dusk, view {shot}\"}}\n"
+                                     for shot in ids))
+    out = tmp_path / "out"
+    render_on_cpu(shots, out, engine_factory, only=["sc12"])  # done before: not asked for in the night's render
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(), only=ids[:11])
+    (out / "sc11" / "sc11_t1.png").unlink(missing_ok=True)  # commits run beside the render: one is always left
+    left = 12 - len(_committed(out))
+    assert 1 <= left < 11
+    monkeypatch.chdir(tmp_path)
+    whole = "idcli render shots.yaml --out out --device cpu"
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert (f"of the 11 takes of shots.yaml its last render was asked for (--only sc01, sc02, sc03, sc04, sc05, … "
+            f"(11 shots)) {_are(left)} not rendered yet (its last render was stopped before it ended); to finish: "
+            f"{whole} (every take of shots.yaml left is of the 11 shots it was asked for: no --only needed)") in said
+    assert "--only sc01 --only" not in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["asked_command"] == whole and document["command"] == whole
+
+    # sc12's image gone too: the whole shot list's command would render it, not asked for: a selection is needed,
+    # said short by a prefix that matches chosen shots alone (--only takes patterns, since night-counts-3)
+    done_before = (out / "sc12" / "sc12_t1.png").read_bytes()
+    (out / "sc12" / "sc12_t1.png").unlink()
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    short = f"{whole} --only 'sc0*' --only sc10 --only sc11"
+    assert f"to finish: {short}; 1 other shot of shots.yaml was not asked for in that render" in said, said
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["asked_command"] == short
+
+    # the short command, run as printed, renders the takes left of the 11 shots and not sc12
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, [*shlex.split(short)[1:], "--json"])
+    assert finished.exit_code == 0, finished.output
+    counts = json.loads(finished.stdout)["counts"]
+    assert (counts["rendered"], counts["skipped"]) == (left, 11 - left), counts
+    assert _committed(out) == {f"{shot}_t1" for shot in ids[:11]}
+    # the run-start line records the shots the pattern selected: the note counts them as asked for
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert ("its last render rendered all it was asked for (--only sc01, sc02, sc03, sc04, sc05, … (11 shots)); 1 "
+            "other shot of shots.yaml was not asked for in that render; to render it: " + whole) in said, said
+    (out / "sc12" / "sc12_t1.png").write_bytes(done_before)
+    assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
+    refused = CliRunner().invoke(app, ["render", "shots.yaml", "--out", "out", "--device", "cpu", "--only", "zz*"])
+    assert refused.exit_code == idcli.EXIT_INVALID_INPUT and "--only zz*: no shot in shots.yaml matches it" in (
+        refused.stderr), refused.output

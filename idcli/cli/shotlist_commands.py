@@ -471,7 +471,8 @@ def render(
                                         "edited by hand, and into a folder of another project (earlier renders "
                                         "are kept in OUT/.idcli/superseded).")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", metavar="SHOT",
-                                                   help="Render only this shot id (repeatable).")] = None,
+                                                   help="Render only this shot id, or the shots a pattern "
+                                                   "such as 'sc01_*' matches (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would render; write nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run on the same folder to end.")] = False,
     face_models: FaceModelsOpt = None,
@@ -504,6 +505,7 @@ def render(
     """Render a shot list. Done jobs are skipped (resume is the default); exit 0, 1 (some failed), 2 (invalid input),
     3 (folder busy), 4 (model or Ray unavailable), 5 (output unusable), 70 (a bug in idcli: please report it),
     130 / 143 / 129 (interrupted / terminated / the terminal closed)."""
+    from ..blocked_takes import blocked_words
     from ..console import make_progress
     from ..run import render as run_render
     from ..run_report import not_rendered_words
@@ -559,7 +561,10 @@ def render(
                     settled = "".join(f", {counts[status]} {words}" for status, words in (
                         ("reused", "to reuse"), ("restored", "to restore"), ("recovered", "to recover"),
                         ("kept", "kept (edited by hand)")) if counts[status])
-                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done{settled} → {folder}")
+                    # takes a character's unusable file blocks: the render would fail them (the error below says so)
+                    blocked_too = f", {counts['blocked']} blocked" if counts["blocked"] else ""
+                    emit(f"dry run: {counts['pending']} to render, {counts['skipped']} done{settled}{blocked_too} "
+                         f"→ {folder}")
                 else:
                     # Takes put back from .idcli/superseded (an edit undone), made of an image of the same job
                     # (reused) and images edited by hand, kept (not rendered over), are neither rendered nor skipped:
@@ -570,8 +575,12 @@ def render(
                     # takes a full disk stopped the run before are not failed ones: said apart, with why
                     unreached = (f"; {not_rendered_words(report.not_rendered, report.error)}"
                                  if report.not_rendered else "")
+                    # takes blocked by a character's unusable selfie are said apart, in the morning note's words
+                    # (verify, review): counted failed, "2 failed" read as two broken renders to try again
+                    blocked_too = f", {report.blocked} blocked" if report.blocked else ""
                     emit(f"{report.rendered} rendered, {counts['skipped']} skipped, {restored}{reused}{kept}"
-                         f"{counts['recovered']} recovered, {report.failed} failed{tail} → {folder}{unreached}")
+                         f"{counts['recovered']} recovered, {report.failed - report.blocked} failed{blocked_too}{tail}"
+                         f" → {folder}{unreached}{blocked_words(report.blocked_takes())}")
             if report.model.get("random_weights"):
                 print_note("preset with RANDOM weights — images are noise, for trying idcli out, not for review")
             # Masks are made while rendering: a done job is skipped, not rendered again for its mask. One that has

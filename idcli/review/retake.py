@@ -10,6 +10,7 @@ with ``--no-qa`` or failed) never count as flagged.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,41 @@ def flagged_shots(report: Any) -> dict[str, int]:
     return {shot: len(v) for shot, v in takes.items() if v and all(x is True for x in v)}
 
 
+def flagged_in_folder(root: Path, takes: list[tuple[str, int]], max_takes: int,
+                      only: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The shots of ``takes`` (the folder's run manifest: (shot id, take)) a next retake round adds a take to, as
+    :func:`flagged_shots` judges a render's report: every take committed (its image as its sidecar recorded it, not
+    edited by hand) and flagged by QA, fewer than ``max_takes`` of them; ``only``: the shots the render was asked for.
+    A ``--retake-flagged`` run stopped between two rounds leaves such shots and no take missing (the morning note)."""
+    by_shot: dict[str, list[int]] = {}
+    for shot, take in takes:
+        if only is None or shot in only:
+            by_shot.setdefault(shot, []).append(take)
+    return tuple(shot for shot, numbers in by_shot.items() if len(numbers) < max_takes
+                 and all(_committed_flagged(root / shot / f"{shot}_t{take}") for take in numbers))
+
+
+def _committed_flagged(stem: Path) -> bool:
+    """Whether the take at ``stem`` (``OUT/SHOT/SHOT_tN``) has its image as its sidecar records it and QA flagged
+    it. Reads only regular files, no link (a received folder's FIFO must not block ``verify``)."""
+    from ..hashing import sha256_fd
+    from ..safeio import NotRegularFile, open_regular, read_regular
+    from ..store import MAX_SIDECAR_BYTES
+
+    try:
+        record = json.loads(read_regular(stem.with_suffix(".json"), MAX_SIDECAR_BYTES, follow_links=False))
+        if not isinstance(record, dict) or _verdict(record, record.get("job_key")) is not True:
+            return False
+        recorded = record.get("image")
+        fd = open_regular(stem.with_suffix(".png"), follow_links=False)
+        try:  # edited by hand since (kept by the render, not judged): not flagged for the next round
+            return isinstance(recorded, dict) and sha256_fd(fd) == recorded.get("sha256")
+        finally:
+            os.close(fd)
+    except (NotRegularFile, OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return False
+
+
 def qa_flagged(sidecar: Path, key: str, limit: int) -> bool | None:
     """Whether the take of job ``key`` was flagged by QA; None when unknown (the sidecar unreadable or another
     job's, no QA recorded, or QA failed)."""
@@ -44,6 +80,11 @@ def qa_flagged(sidecar: Path, key: str, limit: int) -> bool | None:
         record = json.loads(read_regular(sidecar, limit, follow_links=False).decode("utf-8"))
     except (NotRegularFile, ValueError, UnicodeDecodeError, RecursionError):
         return None
+    return _verdict(record, key)
+
+
+def _verdict(record: Any, key: Any) -> bool | None:
+    """A sidecar's QA verdict for job ``key``: flagged or not; None when unknown (another job's, no QA, QA failed)."""
     qa = record.get("qa") if isinstance(record, dict) and record.get("job_key") == key else None
     if not isinstance(qa, dict) or qa.get("error"):
         return None
@@ -86,17 +127,17 @@ def _rounds(loaded: Any, out_dir: str | Path, max_takes: int, render_options: di
             return merged
         try:
             flagged = flagged_shots(report)
+            more = {shot: count + 1 for shot, count in flagged.items() if count < max_takes}
+            for shot, count in sorted(more.items()):
+                progress.note(f"{shot}: every take flagged by identity QA; adding take {count}")
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM between rounds: stopped as within one, with its signal
             from ..interrupts import interrupted
 
             between = interrupted()
             between.report = merged
             raise between from None
-        more = {shot: count + 1 for shot, count in flagged.items() if count < max_takes}
         if not more:
             return merged
-        for shot, count in sorted(more.items()):
-            progress.note(f"{shot}: every take flagged by identity QA; adding take {count}")
         takes.update(more)
         # --force renders the folder's takes again once, in the first round: with it, every later round rendered
         # every take again too, moving the round before's renders aside; the retake rounds render the added takes
