@@ -217,7 +217,8 @@ def shown_take(shot: Shot, live: set[tuple[str, int]] | None) -> Take | None:
 def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any]:
     return {"shot_id": take.shot_id, "take": take.take, "selected": selected, "job_key": take.job_key,
             "prompt": take.prompt, "seed": take.seed, "duration": duration, "image": take.image,
-            "sidecar": take.sidecar, "qa_flags": take.flags, "random_weights": take.random_weights}
+            "sidecar": take.sidecar, "qa_flags": take.flags, "random_weights": take.random_weights,
+            "image_sha256": take.image_sha256}
 
 
 def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0, start: str | None = None) -> ExportResult:
@@ -390,10 +391,15 @@ def _text(name: str, run: Run, path: Path, rate: float, drop_frame: bool,
     if name == "otio":
         import opentimelineio as otio
 
+        from .export_changes import change_note, earlier_cut
         from .media_urls import check_read_back
 
         timeline, result = build_timeline(run, path, rate, start=start, drop_frame=drop_frame)
         check_read_back(timeline, run.root, "otio", path)  # OTIO's reader finds each still (media_urls.py)
+        # The editor's change list: the cut the file holds now, before the export replaces it (export_changes.py).
+        changes = change_note(path, earlier_cut(path), timeline)
+        if changes is not None:
+            result.notes.append(changes)
         return otio.adapters.write_to_string(timeline, "otio_json"), result
     if name == "edl":
         from .editorial_formats import edl_text
