@@ -339,6 +339,25 @@ def test_a_folder_name_otio_reads_as_another_path_is_refused_for_the_otio_and_th
             for clip in timeline.find_clips()] == list(images(renders).values())
 
 
+def test_files_named_as_long_as_the_file_system_allows_are_written_and_written_over(out: Path, tmp_path: Path
+                                                                                      ) -> None:
+    """A file name of up to 255 bytes is one the file system takes: 120 Cyrillic letters and underscores (220 bytes in
+    UTF-8), 250 ASCII letters. Each file of an export is written to a temporary named after it plus idcli's tag
+    (``.NAME.PID-START.HEX.idcli-tmp``, 35 bytes more), which the file system refused: exit 5, `File name too long`,
+    for a name it takes. The temporary's NAME is cut to fit; the files land, and land again over themselves."""
+    edit = tmp_path / "editorial"
+    names = {"--otio": "a" * 245 + ".otio", "--edl": "Сцена_" * 20 + ".edl", "--fcp-xml": "Кадр_" * 24 + ".xml"}
+    assert all(200 < len(name.encode()) <= 255 for name in names.values())
+    args = [arg for option, name in names.items() for arg in (option, edit / name)]
+    for _ in range(2):  # the second lands over the first, its earlier files kept under temporaries meanwhile
+        result = cli("export", out, *args, "--fps", "24")
+        assert result.exit_code == 0, result.output
+        assert sorted(path.name for path in edit.iterdir()) == sorted(names.values())
+    assert len(otio.adapters.read_from_file(str(edit / names["--otio"])).find_clips()) == 3
+    (track,) = otio.adapters.read_from_file(str(edit / names["--edl"]), rate=24).video_tracks()
+    assert len(stills(track)) == 3
+
+
 def test_a_folder_whose_name_holds_a_colon_is_no_urls_scheme(out: Path, tmp_path: Path) -> None:
     """A renders folder ``renders:v2`` (what macOS's Finder shows as ``renders/v2``) with the .otio and the EDL beside
     it: their relative URL ``renders:v2/sh010/…`` is, to every URL reader, the scheme ``renders`` and the path
