@@ -427,8 +427,11 @@ def test_a_re_export_at_another_rate_or_over_a_file_not_idclis_says_so_or_nothin
     later = cli("export", out, "--otio", cut, "--fps", "25", "--start", "00:59:30:00")
     assert (f"{cut}: changed since this file was last written: the cut starts at 00:59:30:00 (was 01:00:00:00): every "
             "record timecode moved\n") in later.stderr, later.stderr
+    damaged = otio.adapters.read_from_file(str(cut))
+    damaged.metadata["idcli"]["fps"] = "24"  # an idcli animatic edited by hand: its rate no number
     for foreign in ('{"OTIO_SCHEMA": "Timeline.1", "name": "theirs"', "{}", otio.adapters.write_to_string(
-            otio.schema.Timeline(name="theirs", tracks=otio.schema.Stack()), "otio_json")):
+            otio.schema.Timeline(name="theirs", tracks=otio.schema.Stack()), "otio_json"),
+            otio.adapters.write_to_string(damaged, "otio_json")):
         cut.write_text(foreign, "utf-8")
         result = cli("export", out, "--otio", cut, "--fps", "24")
         assert result.exit_code == 0, result.output

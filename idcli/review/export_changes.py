@@ -45,8 +45,9 @@ def timeline_cut(timeline: Any) -> Cut | None:
 
     meta = timeline.metadata.get("idcli")
     tracks = timeline.video_tracks()
-    if not meta or len(tracks) != 1:
-        return None
+    fps = meta.get("fps") if meta else None
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not fps > 0 or len(tracks) != 1:
+        return None  # no idcli animatic, or one whose rate is damaged: nothing to compare against
     shots: dict[str, ShotCut] = {}
     for item in tracks[0]:
         frames = item.duration().to_frames()
@@ -60,7 +61,7 @@ def timeline_cut(timeline: Any) -> Cut | None:
         shots[clip["shot_id"]] = ShotCut(take if isinstance(take, int) else None, _text(clip.get("job_key")),
                                          _text(clip.get("image_sha256")), frames)
     start = timeline.global_start_time
-    return Cut(float(meta.get("fps") or 0), start.to_frames() if start is not None else 0,
+    return Cut(float(fps), start.to_frames() if start is not None else 0,
                meta.get("drop_frame") is True, shots)
 
 
