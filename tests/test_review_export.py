@@ -406,7 +406,7 @@ def test_a_re_export_says_what_changed_in_the_cut_since_the_otio_it_replaces(out
     (note,) = [n for n in json.loads(changed.stdout)["notes"] if "last written" in n]
     assert note.startswith(f"{cut}: changed since this file was last written: "), note
     said = note.removeprefix(f"{cut}: changed since this file was last written: ").split("; ")
-    assert said == ["sh010 take 1 → take 2", "sh020 take 1 re-rendered (a new image under the same file name)",
+    assert said == ["sh010 take 1 → take 2 (picked)", "sh020 take 1 re-rendered (a new image under the same file name)",
                     "sh030 72 → 96 frames", "sh040 rendered (was black): take 1 (a take re-rendered keeps its file "
                     "name: refresh its still where the last export was imported)"], said
     timeline = otio.adapters.read_from_file(str(cut))  # each clip's image hash, which the next re-export reads

@@ -28,6 +28,7 @@ class ShotCut:
     job_key: str | None
     image_sha256: str | None
     frames: int
+    selected: bool = False  # the director's pick, not the shot's default take
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def timeline_cut(timeline: Any) -> Cut | None:
             return None
         take = clip.get("take")
         shots[clip["shot_id"]] = ShotCut(take if isinstance(take, int) else None, _text(clip.get("job_key")),
-                                         _text(clip.get("image_sha256")), frames)
+                                         _text(clip.get("image_sha256")), frames, clip.get("selected") is True)
     start = timeline.global_start_time
     return Cut(float(fps), start.to_frames() if start is not None else 0,
                meta.get("drop_frame") is True, shots)
@@ -136,7 +137,8 @@ def _shot_change(shot_id: str, before: ShotCut, now: ShotCut) -> str | None:
     if now.take is None:
         return f"{shot_id} no longer rendered (was take {before.take}): black"
     if before.take != now.take:
-        return f"{shot_id} take {before.take} → take {now.take}"
+        why = " (picked)" if now.selected else " (its pick cleared)" if before.selected else ""
+        return f"{shot_id} take {before.take} → take {now.take}{why}"
     new_image = (before.job_key != now.job_key
                  or (before.image_sha256 is not None and before.image_sha256 != now.image_sha256))
     return f"{shot_id} take {now.take} re-rendered (a new image under the same file name)" if new_image else None
