@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .shared_files import share_created
 
+NAME_MAX = 255  # bytes of one file name: ext4, XFS, btrfs, APFS (UTF-8), NTFS over SMB (its 255 UTF-16 units hold more)
 TMP_SUFFIX = ".idcli-tmp"  # temporaries end so: never *.onnx or *.png, so no loader or glob picks one up
 CHUNK = 1024 * 1024
 
@@ -201,8 +202,15 @@ def process_start(pid: int) -> int | None:
 
 def temporary_path(final: Path) -> Path:
     """A fresh temporary name beside ``final`` (``.NAME.PID-START.HEX.idcli-tmp``): ``atomic_write``'s, and
-    the one a writer that streams or builds a folder uses, so ``remove_dead_temporaries`` judges all alike."""
-    return final.with_name(f".{final.name}.{_writer_tag()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    the one a writer that streams or builds a folder uses, so ``remove_dead_temporaries`` judges all alike.
+    NAME is ``final``'s, cut at a character to keep the whole within ``NAME_MAX`` bytes: a name the file system takes
+    (an editor's 230-byte EDL name, 80 Cyrillic letters) failed as `File name too long` once the tag was added."""
+    tag = f".{_writer_tag()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+    room = NAME_MAX - len(os.fsencode(tag)) - 1  # the leading dot
+    name = final.name
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return final.with_name(f".{name}{tag}")
 
 
 # Each process's tag, read once per pid (a test empties it to read the tag again).

@@ -301,6 +301,85 @@ def test_a_path_longer_than_80_columns_is_written_whole_and_read_back_whole(out:
     assert [remark.removeprefix("FROM CLIP: ") for remark in remarks] == paths
 
 
+@pytest.mark.parametrize(("folder", "said"), [
+    ("q 50%41", "(its url_utils decodes a media URL's escapes twice, so '%41' in a folder's name is read as 'A')"),
+    ("c:x", "(its url_utils takes a name starting with a letter and ':', 'c:', for a Windows drive)")],
+    ids=["percent-hex", "drive-like"])
+def test_a_folder_name_otio_reads_as_another_path_is_refused_for_the_otio_and_the_edl(
+        out: Path, tmp_path: Path, folder: str, said: str) -> None:
+    """OTIO's ``url_utils.filepath_from_url`` (its bundlers', otiotool's) decodes a media URL's escapes twice, so
+    ``q 50%41``, written ``q 50%2541``, was read ``q 50A`` (and unescaped it reads so too), and it takes ``c:x`` for a
+    Windows drive, dropping the ``..`` before it: the .otio and the EDL were written exit 0 and pointed at no still,
+    or at another folder's. No URL of such a name reads back, so both are refused before anything is written, naming
+    the folder; the FCP 7 XML, an absolute file URL read once by the editing applications it is for, is written."""
+    from opentimelineio import url_utils
+
+    renders = tmp_path / folder / "sc01"
+    renders.parent.mkdir()
+    out.rename(renders)
+    (tmp_path / "q 50A" / "sc01" / "sh010").mkdir(parents=True)  # where OTIO would look: another folder's
+    edit = tmp_path / "editorial"
+    for option, name in (("--otio", "cut.otio"), ("--edl", "cut.edl")):
+        result = cli("export", renders, option, edit / name, "--fps", "24")
+        assert result.exit_code == 2, result.output
+        assert f"{option} {edit / name}: OpenTimelineIO reads the path from it to sh010_t1.png, " in result.stderr
+        assert said in result.stderr and f"rename the folder {folder!r}" in result.stderr, result.stderr
+        assert "Traceback" not in result.output
+    assert not edit.exists()  # nothing written, its folder not made
+    result = cli("export", renders, "--fcp-xml", edit / "cut.xml", "--fps", "24")
+    assert result.exit_code == 0, result.output
+    (track,) = otio.adapters.read_from_file(str(edit / "cut.xml")).video_tracks()
+    assert [Path(unquote(urlparse(clip.media_reference.target_url).path)) for clip in stills(track)] == list(
+        images(renders).values())
+    # Written beside the renders, the path does not pass through the folder: read back as it is.
+    beside = renders.parent / "cut.otio"
+    assert cli("export", renders, "--otio", beside, "--fps", "24").exit_code == 0
+    timeline = otio.adapters.read_from_file(str(beside))
+    assert [(beside.parent / url_utils.filepath_from_url(clip.media_reference.target_url)).resolve()
+            for clip in timeline.find_clips()] == list(images(renders).values())
+
+
+def test_files_named_as_long_as_the_file_system_allows_are_written_and_written_over(out: Path, tmp_path: Path
+                                                                                      ) -> None:
+    """A file name of up to 255 bytes is one the file system takes: 120 Cyrillic letters and underscores (220 bytes in
+    UTF-8), 250 ASCII letters. Each file of an export is written to a temporary named after it plus idcli's tag
+    (``.NAME.PID-START.HEX.idcli-tmp``, 35 bytes more), which the file system refused: exit 5, `File name too long`,
+    for a name it takes. The temporary's NAME is cut to fit; the files land, and land again over themselves."""
+    edit = tmp_path / "editorial"
+    names = {"--otio": "a" * 245 + ".otio", "--edl": "Сцена_" * 20 + ".edl", "--fcp-xml": "Кадр_" * 24 + ".xml"}
+    assert all(200 < len(name.encode()) <= 255 for name in names.values())
+    args = [arg for option, name in names.items() for arg in (option, edit / name)]
+    for _ in range(2):  # the second lands over the first, its earlier files kept under temporaries meanwhile
+        result = cli("export", out, *args, "--fps", "24")
+        assert result.exit_code == 0, result.output
+        assert sorted(path.name for path in edit.iterdir()) == sorted(names.values())
+    assert len(otio.adapters.read_from_file(str(edit / names["--otio"])).find_clips()) == 3
+    (track,) = otio.adapters.read_from_file(str(edit / names["--edl"]), rate=24).video_tracks()
+    assert len(stills(track)) == 3
+
+
+def test_a_folder_whose_name_holds_a_colon_is_no_urls_scheme(out: Path, tmp_path: Path) -> None:
+    """A renders folder ``renders:v2`` (what macOS's Finder shows as ``renders/v2``) with the .otio and the EDL beside
+    it: their relative URL ``renders:v2/sh010/…`` is, to every URL reader, the scheme ``renders`` and the path
+    ``v2/sh010/…``; OTIO's url_utils read it so and missed every still. It is written ``./renders:v2/…`` (RFC 3986,
+    section 4.2), which OTIO reads back as the still's path."""
+    from opentimelineio import url_utils
+
+    renders = tmp_path / "renders:v2"
+    out.rename(renders)
+    timeline_file, edl = tmp_path / "cut.otio", tmp_path / "cut.edl"
+    result = cli("export", renders, "--otio", timeline_file, "--edl", edl, "--fps", "24")
+    assert result.exit_code == 0, result.output
+    expected = list(images(renders).values())
+    timeline = otio.adapters.read_from_file(str(timeline_file))
+    urls = [clip.media_reference.target_url for clip in timeline.find_clips()]
+    assert all(url.startswith("./renders:v2/") for url in urls), urls
+    assert [(tmp_path / url_utils.filepath_from_url(url)).resolve() for url in urls] == expected
+    (track,) = otio.adapters.read_from_file(str(edl), rate=24).video_tracks()
+    assert [(tmp_path / url_utils.filepath_from_url(clip.media_reference.target_url)).resolve()
+            for clip in stills(track)] == expected
+
+
 def smpte_frames(timecode: str, nominal: int, drop_frame: bool) -> int:
     """A timecode's frame count, by SMPTE 12M's own arithmetic (not OTIO's): drop frame skips the first two labels
     (four at 59.94) of every minute but each tenth."""

@@ -3,6 +3,7 @@ tables, and the shot field `duration` (which changes no job key)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -371,6 +372,72 @@ def test_the_animatic_bundles_with_its_images_for_editorial(out: Path, tmp_path:
         packed = unpacked / unquote(clip.media_reference.target_url)
         assert packed.is_file(), clip.media_reference
         assert packed.read_bytes() == (renders / clip.metadata["idcli"]["image"]).read_bytes()
+
+
+def test_a_re_export_says_what_changed_in_the_cut_since_the_otio_it_replaces(out: Path, tmp_path: Path) -> None:
+    """An editor who imported the last export needs to know what to refresh. A take re-rendered since (its prompt
+    changed) keeps its file name, so the EDL and the XML name the same still and the re-export said nothing: the
+    editor's bin kept the old picture. The .otio it replaces is compared with the new cut, shot by shot: a pick
+    changed, a take re-rendered, a shot rendered since (black before), a shot's length; "as it was" when nothing
+    changed (and nothing said for a first export)."""
+    from review_helpers import SELFIES, face_engine_factory
+
+    edit = tmp_path / "editorial"
+    cut = edit / "cut.otio"
+    first = cli("export", out, "--otio", cut, "--edl", edit / "cut.edl", "--fps", "24")
+    assert first.exit_code == 0, first.output
+    assert "last written" not in first.stderr
+    again = cli("export", out, "--otio", cut, "--fps", "24", "--json")
+    assert again.exit_code == 0, again.output
+    unchanged = f"{cut}: the cut is as it was when this file was last written (no shot changed)"
+    assert unchanged in again.stderr and unchanged in json.loads(again.stdout)["notes"]
+    # The director picks another take of sh010; sh020's prompt changes and it is rendered again (the same file
+    # names), sh040 is rendered for the first time, sh030 is made longer.
+    project = tmp_path / "project"
+    shutil.copytree(SELFIES, project / "selfies")
+    shots = project / "shots.yaml"
+    shots.write_text(SHOTS.replace("close-up of {mara}, rain", "close-up of {mara}, snow").replace(
+        '"an empty lighthouse at dusk"', '"an empty lighthouse at dusk"\n    duration: 4'), "utf-8")
+    report = idcli.render(idcli.load_shotlist(shots), out, device="cpu", engine_factory=face_engine_factory())
+    assert report.failed == 0
+    assert cli("select", out, "sh010=2").exit_code == 0
+    changed = cli("export", out, "--otio", cut, "--fps", "24", "--json")
+    assert changed.exit_code == 0, changed.output
+    (note,) = [n for n in json.loads(changed.stdout)["notes"] if "last written" in n]
+    assert note.startswith(f"{cut}: changed since this file was last written: "), note
+    said = note.removeprefix(f"{cut}: changed since this file was last written: ").split("; ")
+    assert said == ["sh010 take 1 → take 2 (picked)", "sh020 take 1 re-rendered (a new image under the same file name)",
+                    "sh030 72 → 96 frames", "sh040 rendered (was black): take 1 (a take re-rendered keeps its file "
+                    "name: refresh its still where the last export was imported)"], said
+    timeline = otio.adapters.read_from_file(str(cut))  # each clip's image hash, which the next re-export reads
+    assert [clip.metadata["idcli"]["image_sha256"] for clip in timeline.find_clips()] == [
+        hashlib.sha256((out / shot / f"{shot}_t{take}.png").read_bytes()).hexdigest()
+        for shot, take in (("sh010", 2), ("sh020", 1), ("sh030", 1), ("sh040", 1))]
+
+
+def test_a_re_export_at_another_rate_or_over_a_file_not_idclis_says_so_or_nothing(out: Path, tmp_path: Path) -> None:
+    """The rate changed: every shot's frames moved, said once, not shot by shot. A file at the target that is no
+    idcli animatic (damaged, another tool's .otio) holds no cut to compare: replaced as before, nothing said of it."""
+    cut = tmp_path / "cut.otio"
+    assert cli("export", out, "--otio", cut, "--fps", "24").exit_code == 0
+    faster = cli("export", out, "--otio", cut, "--fps", "25")
+    assert faster.exit_code == 0, faster.output
+    assert (f"{cut}: changed since this file was last written: the rate is 25 fps (was 24): every shot's frames and "
+            "timecode moved\n") in faster.stderr, faster.stderr
+    later = cli("export", out, "--otio", cut, "--fps", "25", "--start", "00:59:30:00")
+    assert (f"{cut}: changed since this file was last written: the cut starts at 00:59:30:00 (was 01:00:00:00): every "
+            "record timecode moved\n") in later.stderr, later.stderr
+    damaged = otio.adapters.read_from_file(str(cut))
+    damaged.metadata["idcli"]["fps"] = "24"  # an idcli animatic edited by hand: its rate no number
+    for foreign in ('{"OTIO_SCHEMA": "Timeline.1", "name": "theirs"', "{}", otio.adapters.write_to_string(
+            otio.schema.Timeline(name="theirs", tracks=otio.schema.Stack()), "otio_json"),
+            otio.adapters.write_to_string(damaged, "otio_json")):
+        cut.write_text(foreign, "utf-8")
+        result = cli("export", out, "--otio", cut, "--fps", "24")
+        assert result.exit_code == 0, result.output
+        assert "last written" not in result.stderr and "Traceback" not in result.output
+        written = otio.adapters.read_from_file(str(cut))
+        assert written.metadata["idcli"]["fps"] == 24
 
 
 def test_media_urls_stay_urls_for_a_folder_with_a_hash_a_percent_and_unicode(out: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ What each format can hold, and how the animatic is put into it (docs/review.md):
   imported file; Resolve conforms an EDL by clip name and source timecode while its reel-name assist is off, its
   default), source timecode from 00:00:00:00 (a still has none of its own), ``* FROM CLIP:`` the PNG's path relative
   to the EDL (OTIO's and Avid's media path; a relative path keeps the EDL valid wherever the project moves) in
-  ASCII, as the .otio's URL with what is not ASCII percent-encoded (CMX 3600 is ASCII; ``export._ascii_media_url``),
+  ASCII, as the .otio's URL with what is not ASCII percent-encoded (CMX 3600 is ASCII; ``media_urls.ascii_media_url``),
   ``* SOURCE FILE:`` the file name (Avid's remark for a file-based source, which pycmx reads) and ``* SHOT:`` the
   shot id. Reel ``AX`` (CMX 3600's auxiliary source, the convention for file-based media: an eight-character reel
   cannot name ``sc12_sh010_t2`` without truncating takes and shots onto one reel).
@@ -41,6 +41,7 @@ from typing import Any
 from ..errors import InputError
 from ..option_words import Option
 from .export import ExportResult, build_timeline
+from .media_urls import check_read_back
 from .runs import Run
 from .start_timecode import TIMECODE_RATES, drop_frame_option, rate_words
 
@@ -101,12 +102,13 @@ def edl_timeline(run: Run, edl_path: Path, fps: float, drop_frame: bool, start: 
     result.format = "edl"
     _check_event_count(run, result, edl_path)
     _check_media_paths(timeline, edl_path)
+    check_read_back(timeline, run.root, "edl", edl_path)  # OTIO's reader finds each still (media_urls.py)
     return timeline, result
 
 
 def _check_media_paths(timeline: Any, edl_path: Path) -> None:
     """Refuse a still whose path from the EDL holds a line break or another unprintable character: the
-    ``* FROM CLIP:`` line escapes only ``%``, ``#``, ``?`` and what is not ASCII (``export._ascii_media_url``), so a
+    ``* FROM CLIP:`` line escapes only ``%``, ``#``, ``?`` and what is not ASCII (``media_urls.ascii_media_url``), so a
     newline in a folder's name (a received output folder is named by its sender) would end that line and start an
     event of the name's own. Checked on the path itself: U+2028, escaped there, is no folder name to pass on either."""
     from urllib.parse import unquote

@@ -20,7 +20,6 @@ FCP 7 XML through OTIO's adapter plugins (editorial_formats.py), a playable movi
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from ..errors import InputError, OutputError
 from ..option_words import Option
 from ..shared_files import make_folders
+from .media_urls import absolute_url, ascii_media_url, relative_media_url, relative_url
 from .runs import Run, Shot, Take, default_take
 
 # The frame rates editorial works in: from 1 fps (a slide-show animatic) to 240 fps (high-speed capture).
@@ -98,50 +98,14 @@ def cut_durations(shots: list[tuple[Shot, Take | None]]) -> list[float]:
     return [shot.entry.duration if shot.entry else DEFAULT_DURATION for shot, _take in shots]
 
 
-def _relative_url(otio_dir: Path, target: Path) -> str:
-    """``target`` as a URL relative to the folder of the .otio file, in OTIO's own form
-    (``url_utils.url_from_filepath``: not percent-encoded, which ``otiotool --verify-media`` and the
-    bundlers read as a path; ``url_utils.filepath_from_url`` reads both forms)."""
-    from opentimelineio import url_utils
-
-    return url_utils.url_from_filepath(Path(os.path.relpath(target.resolve(), otio_dir.resolve())).as_posix())
-
-
-def _relative_media_url(otio_dir: Path, target: Path) -> str:
-    """``target`` as a media reference's URL relative to the .otio file: OTIO's own form (``_relative_url``: spaces
-    and letters as they are) with the three characters that change what a URL means escaped: ``%`` (an escape),
-    ``#`` (a fragment follows) and ``?`` (a query follows). Unescaped, OTIO's ``url_utils.filepath_from_url`` (which
-    its .otioz bundler reads with) read ``renders/sc12 #2/...`` as ``renders/sc12 ``."""
-    return _relative_url(otio_dir, target).replace("%", "%25").replace("#", "%23").replace("?", "%3F")
-
-
-def _ascii_media_url(edl_dir: Path, target: Path) -> str:
-    """``target`` as the EDL's ``* FROM CLIP:`` path: the .otio's relative URL (``_relative_media_url``) with each
-    character outside ASCII percent-encoded, its UTF-8 bytes as RFC 3987 maps a name into a URI. CMX 3600 is ASCII
-    and EDL readers differ on anything else (Latin-1, a Windows code page, UTF-8), so ``Renée/…`` is written
-    ``Ren%C3%A9e/…``; OTIO's adapter reads it back as the media's URL, which ``url_utils.filepath_from_url`` turns
-    into the real path. A path in ASCII without ``%``, ``#`` or ``?`` is written as it is."""
-    from urllib.parse import quote
-
-    return "".join(c if c.isascii() else quote(c, safe="") for c in _relative_media_url(edl_dir, target))
-
-
 def _shot_list(run: Run, otio_path: Path) -> str | None:
     """The shot list, relative to the .otio file like ``output_folder`` (stable when the project moves);
     as the render was given it when idcli does not know where it is now (an older run manifest)."""
     if run.order is None:
         return None
     if run.order.path is not None:
-        return _relative_url(otio_path.parent, run.order.path)
+        return relative_url(otio_path.parent, run.order.path)
     return run.order.source or None
-
-
-def _absolute_url(target: Path) -> str:
-    """``target`` as the absolute file URL FCP 7 XML's ``pathurl`` holds (``file://localhost/…``,
-    percent-encoded): the form Apple's FCP 7 XML reference gives it, and what Final Cut Pro 7 and Premiere write."""
-    from urllib.parse import quote
-
-    return "file://localhost" + quote(target.resolve().as_posix())
 
 
 def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_media: bool = False,
@@ -150,7 +114,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
     """The animatic as an OTIO timeline, for ``otio_path`` (media URLs are relative to its folder).
 
     Every format is written from this one timeline. ``absolute_media``: media as absolute file URLs (FCP 7
-    XML). ``ascii_media``: media as relative URLs in ASCII (``_ascii_media_url``: the EDL's ``* FROM CLIP:``).
+    XML). ``ascii_media``: media as relative URLs in ASCII (``media_urls.ascii_media_url``: the EDL's ``* FROM CLIP:``).
     ``timecode_rate``: the rate its times are labelled in when it is not ``fps`` — a
     non-drop-frame EDL at 29.97 counts the same frames as 30 fps timecode; the frame counts always come from ``fps``.
     ``start``: the frame its record timecode starts at, its ``global_start_time`` (start_timecode.py), counted as
@@ -162,7 +126,7 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
     rate = timecode_rate or fps
     result = ExportResult(otio_path, 0, problems=list(run.problems))
     timeline = otio.schema.Timeline(name=run.project, global_start_time=RationalTime(start, rate))
-    timeline.metadata["idcli"] = {"output_folder": _relative_url(otio_path.parent, run.root) + "/", "fps": fps,
+    timeline.metadata["idcli"] = {"output_folder": relative_url(otio_path.parent, run.root) + "/", "fps": fps,
                                   "shot_list": _shot_list(run, otio_path), "drop_frame": drop_frame}
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
@@ -177,8 +141,8 @@ def build_timeline(run: Run, otio_path: Path, fps: float = 24.0, *, absolute_med
             result.gaps.append(shot.id)
             continue
         image = run.root / take.image
-        url = (_absolute_url(image) if absolute_media else _ascii_media_url(otio_path.parent, image) if ascii_media
-               else _relative_media_url(otio_path.parent, image))
+        url = (absolute_url(image) if absolute_media else ascii_media_url(otio_path.parent, image) if ascii_media
+               else relative_media_url(otio_path.parent, image))
         reference = otio.schema.ExternalReference(target_url=url, available_range=span)  # a still, held
         reference.name = Path(take.image).name
         clip = otio.schema.Clip(name=shot.id, media_reference=reference, source_range=span)
@@ -254,7 +218,8 @@ def shown_take(shot: Shot, live: set[tuple[str, int]] | None) -> Take | None:
 def _clip_metadata(take: Take, selected: bool, duration: float) -> dict[str, Any]:
     return {"shot_id": take.shot_id, "take": take.take, "selected": selected, "job_key": take.job_key,
             "prompt": take.prompt, "seed": take.seed, "duration": duration, "image": take.image,
-            "sidecar": take.sidecar, "qa_flags": take.flags, "random_weights": take.random_weights}
+            "sidecar": take.sidecar, "qa_flags": take.flags, "random_weights": take.random_weights,
+            "image_sha256": take.image_sha256}
 
 
 def export_otio(run: Run, otio_path: str | Path, fps: float = 24.0, start: str | None = None) -> ExportResult:
@@ -427,7 +392,15 @@ def _text(name: str, run: Run, path: Path, rate: float, drop_frame: bool,
     if name == "otio":
         import opentimelineio as otio
 
+        from .export_changes import change_note, earlier_cut
+        from .media_urls import check_read_back
+
         timeline, result = build_timeline(run, path, rate, start=start, drop_frame=drop_frame)
+        check_read_back(timeline, run.root, "otio", path)  # OTIO's reader finds each still (media_urls.py)
+        # The editor's change list: the cut the file holds now, before the export replaces it (export_changes.py).
+        changes = change_note(path, earlier_cut(path), timeline)
+        if changes is not None:
+            result.notes.append(changes)
         return otio.adapters.write_to_string(timeline, "otio_json"), result
     if name == "edl":
         from .editorial_formats import edl_text
