@@ -56,6 +56,9 @@ class ReproduceReport:
     # allows).
     decode_chunk: int | None = None
     recorded_decode_chunk: int | None = None
+    # The image's sha256 as it is now (before its manifest, when signed); None when it is gone. It differs from
+    # recorded_sha256 for an image changed after its commit, compared as it is now.
+    image_sha256: str | None = None
 
     @property
     def identical(self) -> bool:
@@ -896,7 +899,10 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
 
         unsigned = without_manifest(committed)
         committed_sha = sha256_bytes(unsigned if unsigned is not None else committed)
-        if unsigned is not None and not c2pa.get("signed"):  # signed; the sidecar (rebuilt after a kill?) says not
+        if unsigned is not None and sidecar_path is None:  # a signed take alone: its own chunk never names a manifest
+            recorded_sha = committed_sha
+            notes.append("signed: compared without its C2PA manifest (idcli verify checks the signature)")
+        elif unsigned is not None and not c2pa.get("signed"):  # signed; the sidecar (rebuilt after a kill?) says not
             recorded_sha = committed_sha
             notes.append("the image carries a C2PA manifest its record does not describe; compared without it")
         elif recorded_sha is None:  # no sidecar: the image itself is the record
@@ -914,7 +920,7 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
                       for problem in sidecar_record_problems(sidecar, committed)]
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes, decode_chunk=decode_chunk,
-                             recorded_decode_chunk=recorded_chunk)
+                             recorded_decode_chunk=recorded_chunk, image_sha256=committed_sha)
     if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):
         report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
     elif committed is not None:

@@ -135,7 +135,9 @@ def reproduce(
                 lines.append(f"  VAE decode: {report.decode_chunk} image{'s' if report.decode_chunk != 1 else ''} "
                              f"per call ({how})")
             if not report.identical:
-                lines.append(f"  sha256 recorded {report.recorded_sha256}, re-rendered {report.sha256}")
+                now = (f", the image now {report.image_sha256}"  # changed since its commit: compared as it is now
+                       if report.image_sha256 not in (None, report.recorded_sha256) else "")
+                lines.append(f"  sha256 recorded {report.recorded_sha256}, re-rendered {report.sha256}{now}")
                 if report.max_pixel_difference is not None:
                     lines.append(f"  largest pixel difference {report.max_pixel_difference}/255 over "
                                  f"{report.differing_pixels} pixels")
