@@ -76,6 +76,7 @@ from typing import Any
 # Temporaries are dot-names ending in .idcli-tmp: InsightFace globs *.onnx and never sees a half-written file.
 from .hashing import sha256_bytes, sha256_file
 from .safeio import atomic_write, fsync_dir, remove_dead_temporaries, temporary_path
+from .torch_defaults import torch_defaults
 
 PACK_NAME = "idcli-synthetic"
 PACK_MARKER = "PACK.json"  # Not "manifest.json": that name opts a folder into InsightFace's manifest routing.
@@ -322,6 +323,7 @@ def _pack_is_current(folder: Path) -> bool:
 _EXPORTING = threading.Lock()
 
 
+@torch_defaults
 def build_synthetic_face_pack(root: Path, name: str = PACK_NAME) -> Path:
     """Write the synthetic pack to ``root/models/<name>/`` and return that folder.
 

@@ -38,6 +38,7 @@ from .options import (
     qa_thresholds,
 )
 from .output import emit, emit_json, fail, guarded, ok, print_note, print_warning, stdout_console
+from .table_fit import columns_that_fit, left_out_note
 
 
 def folder_notes(document: dict[str, Any], folder: Path) -> list[str]:
@@ -367,16 +368,23 @@ def plan(file: ShotListArg, out: OutOpt = None, preset: PresetOpt = None, device
         rows = document["jobs"]
         table = Table(title=escape(f"{the_plan.project}: {counted(len(rows), 'job')} → {folder}  "
                                    f"({the_plan.model.label}, {runtime.device}/{runtime.dtype})"))
-        for column in PLAN_COLUMNS:
-            table.add_column(column)
         console = stdout_console()
-        for row in rows:
-            if row["state"] == "blocked":
-                continue  # no key, no size: listed below with the character's problem
-            # Made text here as the table makes a string cell (markup, emoji; a column does not highlight), once:
-            # the table did it when measuring its columns and again when drawing them (film scale, 9,553 rows).
-            table.add_row(*(console.render_str(cell, highlight=False) for cell in plan_table_cells(row)))
+        # Made text here as the table makes a string cell (markup, emoji; a column does not highlight), once:
+        # the table did it when measuring its columns and again when drawing them (film scale, 9,553 rows).
+        # Blocked takes have no key, no size: listed below with the character's problem.
+        cells = [[console.render_str(cell, highlight=False) for cell in plan_table_cells(row)]
+                 for row in rows if row["state"] != "blocked"]
+        # On a terminal too narrow for every column, the least needed are left out whole (cli/table_fit.py).
+        shown = columns_that_fit(PLAN_COLUMNS, cells, console.width if console.is_terminal else None,
+                                 PLAN_COLUMNS_LEFT_OUT_FIRST)
+        for column in shown:
+            table.add_column(column)
+        kept = [PLAN_COLUMNS.index(column) for column in shown]
+        for row_cells in cells:
+            table.add_row(*(row_cells[i] for i in kept))
         console.print(table)
+        if left_out := [column for column in PLAN_COLUMNS if column not in shown]:
+            print_note(left_out_note(left_out, console.width, "idcli plan"))
         for line in _plate_lines(rows):  # issue 12: which plate each plate shot uses, and its faces
             emit(line)
         if reused := _reuse_line(rows):
@@ -408,6 +416,8 @@ def plan_summary(document: dict[str, Any], file: Path, folder: Path, request: di
 
 
 PLAN_COLUMNS = ("shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key")
+# What a narrow terminal leaves out first (cli/table_fit.py): never the shot, its take, seed or state.
+PLAN_COLUMNS_LEFT_OUT_FIRST = ("key", "group", "tokens", "sampler", "steps", "size", "identity")
 _STATE_STYLE = {"new": "yellow", "done": "green", "recoverable": "green", "stale": "magenta", "modified": "red"}
 
 

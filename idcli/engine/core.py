@@ -25,6 +25,7 @@ from ..models import ModelIdentity
 from ..profile_ranges import FUSION, UNET, phase, ranged
 from ..render_request import RenderRequest
 from ..runtime import Runtime
+from ..torch_defaults import torch_defaults
 from .memory import MEMORY_HEADROOM, free_device_memory, is_out_of_memory
 from .text_encoding import TextEncoding
 from .vae_codec import VaeCodec
@@ -45,6 +46,7 @@ class Engine:
     """Loads a model once and renders batches of requests on one device."""
 
     @quiet_model_libraries()  # the adapter's loading too, which imports transformers' image processors
+    @torch_defaults  # float32 and the CPU, whatever the host set (torch_defaults.py)
     def __init__(self, identity: ModelIdentity, runtime: Runtime, adapter: Any = None) -> None:
         import torch
 
@@ -119,6 +121,7 @@ class Engine:
             self.codec.fixed_chunk = before
 
     @quiet_model_libraries()  # on every call: an engine kept between renders is quiet on each
+    @torch_defaults
     def render(self, requests: list[RenderRequest], capture_masks: bool = False) -> list[RenderResult]:
         """Render one batch; requests must share ``batch_signature``.
 

@@ -45,6 +45,7 @@ from ..adapter_layout import RESAMPLER, plusv2_layout_problem
 from ..errors import ModelUnavailableError
 from ..library_quiet import quiet_model_loading
 from ..render_request import RenderRequest
+from ..torch_defaults import torch_defaults
 from .faceid import FaceIDState
 from .faceid_layout import RANDOM_INIT_STD, canonical_safetensors, faceid_adapter_shapes, faceid_lora_shapes
 from .faceid_loading import describe_error, load_adapter_checkpoint
@@ -128,6 +129,7 @@ def write_random_plusv2_adapter(unet: Any, path: Path, clip_hidden: int, seed: i
 
 
 @quiet_model_loading()
+@torch_defaults
 def write_random_image_encoder(folder: Path, config: dict[str, Any], seed: int = 0) -> Path:
     """A random-weight ``CLIPVisionModelWithProjection`` saved as a transformers folder (config.json and
     model.safetensors), built in a private RNG stream and moved into place whole."""
@@ -270,6 +272,7 @@ def set_clip_rows(projection: Any, clip_rows: torch.Tensor) -> None:
 
 
 @quiet_model_loading()
+@torch_defaults
 def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None = None,
                        allow_pickle: bool = False, preset: str | None = None) -> Any:
     """The CLIP image encoder (float32, CPU, eval) as ``load_ip_adapter(image_encoder_folder=...)`` loads it;
@@ -320,6 +323,7 @@ def load_image_encoder(source: str, subfolder: str = "", *, revision: str | None
     return encoder.eval()
 
 
+@torch_defaults
 def crop_features(encoder: Any, crops: np.ndarray) -> np.ndarray:
     """CLIP features of aligned face crops ``(k, s, s, 3)`` uint8: ``(k, tokens, hidden)`` float32, the
     encoder's penultimate hidden states of the crops prepared as diffusers prepares an IP-Adapter image
