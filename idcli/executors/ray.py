@@ -1,20 +1,14 @@
 """The Ray executor: batches rendered by Ray Core actors on many GPUs and machines; this process commits.
 
 The driver (this process) has already validated, planned and resolved identities, and holds the
-output folder's lock. Here it connects to the cluster (the address checked first: ray_address.py; Ray's
-own lines kept off its stderr: ray_driver_settings.py), starts one
+output folder's lock. Here the backend connects to the cluster (the address checked first:
+ray_address.py; Ray's own lines kept off its stderr: ray_driver_settings.py), starts one
 :class:`~idcli.executors.ray_worker.RenderWorker` actor per GPU (``num_gpus=1``; CPU actors where the
-cluster has no GPU), and stops them and the connection at the end. The dispatch of batches to those actors
-and its faults are ray_dispatch.py's (docs/scale-out.md):
-
-- a worker process killed mid-batch: Ray restarts the actor (``max_restarts``) and re-runs the batch
-  on it (``max_task_retries``); if that fails too the driver gives the batch to another actor, up to
-  ``MAX_ATTEMPTS`` times. Replies are at-least-once, so jobs are settled by take (SHOT_tN: two shots alike
-  share a key) and committed once;
-- an ordinary error in a batch: those jobs are reported failed, the run goes on;
-- Ctrl-C or SIGTERM of the driver: the replies already arrived are committed, the actors killed;
-- ``kill -9`` of the driver: Ray ends the actors it owned; nothing partial is left (the store's
-  protocol) and a plain re-run resumes.
+cluster has no GPU) and, at the end, stops them and the connection it opened. Handing the batches to the
+actors, and every fault while they render (a worker killed, an error in a batch, a worker never placed,
+the cluster gone, Ctrl-C or SIGTERM), is ray_dispatch.py's (docs/scale-out.md, "Faults"). ``kill -9`` of
+the driver: Ray ends the actors it owned; nothing partial is left (the store's protocol) and a plain
+re-run resumes.
 """
 
 from __future__ import annotations
@@ -41,7 +35,7 @@ from .ray_import import import_ray
 ACTOR_MAX_RESTARTS = 4  # per actor: a worker killed more often than this is dropped from the pool
 ACTOR_MAX_TASK_RETRIES = 1  # Ray re-runs a batch in flight once on the restarted actor
 
-# Imported from here by scripts and tests before these had modules of their own.
+# What scripts and tests import from here: the backend, and three names that live in modules of their own now.
 __all__ = ["RayBackend", "RayExecutor", "check_head_answers", "refused_hint"]
 
 
