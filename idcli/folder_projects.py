@@ -14,7 +14,7 @@ from .store import OutputStore
 
 def folder_projects(store: OutputStore) -> set[str]:
     """The projects whose renders an output folder holds: the last run's manifest, else the sidecars'."""
-    from .superseded import read_sidecar_file
+    from .kept_files import read_sidecar_file
 
     manifest = store.read_manifest()
     if manifest is not None and isinstance(manifest.get("project"), str):

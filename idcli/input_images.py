@@ -57,7 +57,7 @@ def kept_inputs(root: Path, wanted: set[str], trust_pem: str | None) -> dict[str
     and verify checks no kept take otherwise, so one vouches only when its take would pass verify as a take does: its
     image is the bytes its sidecar records, the sidecar says what the image's own record says, and its signature (if
     any, ``Trusted`` under ``trust_pem``) is good. Only the kept versions recording a wanted sha256 are checked."""
-    from .superseded import each_alone, list_superseded
+    from .kept_versions import each_alone, list_superseded
     from .verify import ImageCheck, UnreadableSidecar, check_against_sidecar, file_entry, load_sidecar
 
     said: dict[str, str] = {}

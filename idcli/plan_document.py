@@ -95,9 +95,9 @@ def plan_document(plan: Plan, runtime: Runtime, out_dir: Path) -> dict[str, Any]
                      "image": OutputFile.of(out, blocked.image_relpath).as_dict(),
                      "sidecar": OutputFile.of(out, blocked.sidecar_relpath).as_dict(),
                      "prompt_tokens": None, "text_windows": None, "plate": None})
+    from .kept_versions import kept_render_of, kept_versions_by_take, list_superseded
     from .orphans import find_orphans
     from .reuse import reuse_plan
-    from .superseded import kept_render_of, kept_versions_by_take, list_superseded
 
     # The takes a render (without --save-masks) puts back from superseded/ (their shot edited back: restored), and
     # of the rest those it makes of an image of the same job already in the folder (reused): neither is rendered,

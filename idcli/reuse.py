@@ -29,10 +29,11 @@ from typing import Any
 
 from . import safeio
 from .hashing import sha256_bytes
+from .kept_files import read_sidecar_file
+from .kept_versions import SupersededVersion
 from .plan import Job
 from .provenance import RUN_FIELDS, add_fusion_facts
 from .store import MAX_IMAGE_BYTES
-from .superseded import SupersededVersion, read_sidecar_file
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ def note_commit(sources: dict[str, list[Source]], root: Path, job: Job, moved: l
 def note_moved(sources: dict[str, list[Source]], root: Path, moved: Iterable[dict[str, Any]]) -> None:
     """What this run ``moved`` aside since superseded was listed (``{shot_id, name}`` entries: a commit's, or the
     take a restore displaced) is a source of its key where it is now, in superseded."""
-    from .superseded import SUPERSEDED
+    from .kept_files import SUPERSEDED
 
     for entry in moved:
         base = (SUPERSEDED / str(entry["shot_id"]) / str(entry["name"])).as_posix()
@@ -311,7 +312,7 @@ def reuse_plan(root: Path, jobs: list[Job], kept_by_take: dict[str, list[Superse
     from, by take stem. A job whose own take is kept in superseded is restored, not reused (as render does);
     ``kept_by_take``: ``superseded.kept_versions_by_take``; ``known`` and ``orphans`` as ``renders_by_key``'s. Read
     only: a source a render would move aside before using it is named where it is now."""
-    from .superseded import kept_render_of
+    from .kept_versions import kept_render_of
 
     root = Path(root)
     jobs = [job for job in jobs if kept_render_of(root, job.stem, job.key, kept_by_take.get(job.stem, [])) is None]

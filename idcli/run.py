@@ -188,8 +188,8 @@ def _render(loaded: LoadedShotList, out_dir: str | Path, backend: Any, *, preset
                           OutputFile.of(out, job.image_relpath), OutputFile.of(out, job.sidecar_relpath), error,
                           *state)
 
+    from .kept_versions import count_superseded, kept_versions_by_take
     from .orphans import shotlist_takes
-    from .superseded import count_superseded, kept_versions_by_take
 
     if dry_run:
         from .orphans import find_orphans
@@ -247,7 +247,7 @@ def _dry_run_status(out: Path, job: Job, state: Any, force: bool,
     by_status = {"modified": "kept", "done": "skipped", "recoverable": "recovered"}
     if state.status in by_status:
         return by_status[state.status]
-    from .superseded import kept_render_of
+    from .kept_versions import kept_render_of
 
     if kept_render_of(out, job.stem, job.key, kept_takes().get(job.stem, [])) is not None:
         return "restored"
@@ -309,9 +309,11 @@ def _run_session(plan: Plan, runtime: Runtime, store: OutputStore, force: bool, 
                  loaded: LoadedShotList | None = None,
                  qa: Callable[[], Callable[[Job, Any], Any] | None] | None = None,
                  backend: Any = None, request: dict[str, Any] | None = None) -> None:
+    from .interrupted_restore import rejoin_put_back
+    from .kept_versions import count_superseded, kept_render_of, kept_versions_by_take
     from .orphans import find_orphans
+    from .restore import put_back
     from .stale_causes import edited_cause
-    from .superseded import count_superseded, kept_render_of, kept_versions_by_take, put_back, rejoin_put_back
 
     # --quiet silences the note of a wait behind another run, as every other note.
     with store.session(wait=wait, on_wait=lambda text: progress.note(f"note: {text}")):

@@ -29,6 +29,7 @@ from .errors import OutputBusyError, OutputError
 from .hashing import sha256_bytes, sha256_fd
 from .image_stamps import ImageStamps
 from .lock_wait import lock_waiting
+from .moving_aside import is_whole_image, move_aside
 from .option_words import Option, words
 from .plan import Job
 from .safeio import TMP_SUFFIX
@@ -41,7 +42,6 @@ from .shared_files import (
     refused_to_write,
     share_created,
 )
-from .superseded import is_whole_image, move_aside
 
 STATE = ".idcli"
 MAX_JOURNAL_BYTES = 256 * 1024 * 1024  # a line of ~300 bytes per commit: far beyond any film's re-renders

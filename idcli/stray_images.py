@@ -39,7 +39,7 @@ def is_own_mask(path: Path) -> bool:
 def lone_take_mask(path: Path) -> str | None:
     """The take (``SHOT_tN``) whose committed mask's name ``path`` has when neither that take's image nor its sidecar
     is beside it, else None. A ``--save-masks`` commit killed after writing the mask, before the image, leaves one
-    (the render run again moves it aside: superseded.py's ``_move_stray_mask``); so does a picture copied there."""
+    (the render run again moves it aside: moving_aside.py's ``_move_stray_mask``); so does a picture copied there."""
     match = _mask_name(path)
     if match is None or match["uncommitted"] or _take_is_there(path, match["stem"]):
         return None

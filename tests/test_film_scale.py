@@ -33,18 +33,18 @@ class FlatEngine:
 
 
 def _count_kept_entries_listed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """From now on, every directory entry superseded.py lists is counted in the one-item list returned."""
-    from idcli import superseded
+    """From now on, every directory entry kept_files.py lists is counted in the one-item list returned."""
+    from idcli import kept_files
 
     scanned = [0]
-    real_scandir = superseded.os.scandir
+    real_scandir = kept_files.os.scandir
 
     def counting_scandir(path):
         entries = list(real_scandir(path))
         scanned[0] += len(entries)
         return iter(entries)
 
-    monkeypatch.setattr(superseded.os, "scandir", counting_scandir)
+    monkeypatch.setattr(kept_files.os, "scandir", counting_scandir)
     return scanned
 
 
@@ -126,8 +126,8 @@ def test_a_resume_scans_the_kept_takes_once_not_once_per_job(tmp_path, monkeypat
 def test_images_without_sidecars_moved_aside_scan_only_their_own_shots_kept_versions(tmp_path, monkeypatch) -> None:
     """A folder whose sidecars were lost (the PNGs copied alone), its shot list edited and rendered: every take's
     image, without its sidecar, moves aside. A commit moving such an image aside looks for its sidecar kept alone (a
-    restore killed between the two, superseded.py: _kept_sidecar_of), and listed every shot's kept versions for it:
-    a scan of the whole of .idcli/superseded per take, quadratic over a film."""
+    restore killed between the two, interrupted_restore.py: kept_sidecar_of), and listed every shot's kept versions
+    for it: a scan of the whole of .idcli/superseded per take, quadratic over a film."""
 
     shots, out = tmp_path / "film.yaml", tmp_path / "out"
     count = 80

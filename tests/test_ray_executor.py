@@ -566,13 +566,13 @@ def test_a_worker_ray_never_places_stops_the_run_or_is_dropped_not_a_hang(
     needs and what is free; one placed, the other is dropped and the run ends whole on the one."""
     from hang_watchdog import no_hang
 
-    import idcli.executors.ray as ray_executor
     from idcli.errors import ExecutorUnavailableError
+    from idcli.executors import ray_placement
 
     # 5 s, not less: on a loaded machine Ray took over 2 s to place the worker the free CPU fits (the note then
     # counted it among those waiting: a clean-clone CI under five other test runs, 2026-12-02).
-    monkeypatch.setattr(ray_executor, "PLACEMENT_NOTE_SECONDS", 5.0)
-    monkeypatch.setattr(ray_executor, "PLACEMENT_WAIT_SECONDS", 8.0)
+    monkeypatch.setattr(ray_placement, "PLACEMENT_NOTE_SECONDS", 5.0)
+    monkeypatch.setattr(ray_placement, "PLACEMENT_WAIT_SECONDS", 8.0)
     path, out = write_shotlist(SMALL % {"takes": 1, "third": "a beach at dawn"}), tmp_path / "out"
     holder = _Holder.options(num_cpus=held).remote()
     progress = _Notes()

@@ -224,7 +224,7 @@ def test_a_head_paused_for_less_than_the_grace_is_no_went_away(write_shotlist, t
 FROZEN_BEFORE_DISPATCH = r"""
 import json, os, signal, sys
 import idcli
-from idcli.executors import gcs_deadline, ray as ray_executor, ray_deaths
+from idcli.executors import gcs_deadline, ray as ray_executor, ray_deaths, ray_placement
 
 shots, out, address, gcs, frozen = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 gcs_deadline.STUCK_READ_SECONDS = float(sys.argv[6])
@@ -240,7 +240,7 @@ def counted(real):
             raise
     return within
 
-ray_executor.within = counted(ray_executor.within)
+ray_placement.within = counted(ray_placement.within)
 ray_deaths.within = counted(ray_deaths.within)
 batches = ray_executor.RayExecutor._batches
 

@@ -38,8 +38,8 @@ def restore(
 
     The take now at OUT/SHOT/SHOT_tN.png moves aside in its place, so a restore is undone by restoring again.
     """
-    from ..superseded import kept_renders
-    from ..superseded import restore as restore_take
+    from ..restore import kept_renders
+    from ..restore import restore as restore_take
 
     def body() -> None:
         if list_only:
@@ -82,7 +82,8 @@ def _restore_note(out_dir: Path, take: str, result: dict[str, Any]) -> str | Non
     bar a hand-edited image): when the shot list still says what made the replaced one, the next render finds
     the restored take stale and moves it aside again. None when the replaced take had the same job key, or when
     the take is back as the last render made it (a restore undone by restoring again)."""
-    from ..superseded import each_alone, last_rendered_key, list_superseded
+    from ..kept_versions import each_alone, list_superseded
+    from ..restore import last_rendered_key
 
     if result["job_key"] and result["job_key"] == last_rendered_key(out_dir, result["shot_id"], result["take"]):
         return None  # restoring again undid a restore: the take is the one the last render committed

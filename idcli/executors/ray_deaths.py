@@ -13,10 +13,10 @@ failed too. What Ray 2.60 knows (measured on a local cluster, tests/test_ray_dea
 
 The actor's own record (its ``DeathCause``) is cleared once it is alive again, which it is by the time a restarted
 batch's reply arrives, so the worker table is read. Ray's public state API (``ray.util.state``) needs the dashboard,
-which a cluster idcli starts does not run, so the internal tables are read, as ``_placed`` reads the actor table (Ray
-2.60), guarded: another Ray, Ray Client (no GCS here), any error: nothing is added to the note. One read is one GCS
-call (a millisecond), once per death or per worker, given up after ``GCS_READ_SECONDS`` (gcs_deadline.py: a head whose
-GCS stopped answering held the driver here, with no timeout, before 2026-12-02)."""
+which a cluster idcli starts does not run, so the internal tables are read, as ``ray_placement.is_placed`` reads the
+actor table (Ray 2.60), guarded: another Ray, Ray Client (no GCS here), any error: nothing is added to the note. One
+read is one GCS call (a millisecond), once per death or per worker, given up after ``GCS_READ_SECONDS``
+(gcs_deadline.py: a head whose GCS stopped answering held the driver here, with no timeout, before 2026-12-02)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ while it runs (docs/scale-out.md, "Faults").
 
 Ray itself retries an address where nothing listens, or where something else does (the dashboard's port, an SSH
 server, a proxy), for minutes, and ends a driver whose head went away with exit 1 and no word; these checks say what
-answered, at once, and let the run end with exit 4 and what was kept. Split from ray.py, which drives the workers.
+answered, at once, and let the run end with exit 4 and what was kept. Split from ray.py; ray_dispatch.py drives the
+workers.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def image_change(root: Path, take: Take, stamps: ImageStamps) -> str | None:
     --force, store.py's "modified"); "damaged" when what is there is no whole image (render renders it again). Deliver
     refuses either (delivery.py: a copy carries the render's record). ``stamps`` spares the hash of an image unchanged
     since a run hashed it (image_stamps.py); a pick whose image changed is decoded once, to tell the two apart."""
-    from ..superseded import is_whole_image
+    from ..moving_aside import is_whole_image
 
     image = root / take.image
     if stamps.sha256(take.image, image) == take.image_sha256:

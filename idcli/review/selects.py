@@ -144,7 +144,8 @@ def _carry_forward(root: Path, current: dict[str, dict[str, Any]], committed: di
     review could only ignore it."""
 
     from ..errors import printable
-    from ..superseded import kept_render_of, key_label
+    from ..kept_files import key_label
+    from ..kept_versions import kept_render_of
     from .pick_standing import followed_take, held_words, takes_holding
 
     carried = {}
@@ -346,8 +347,8 @@ def _pick_problem(root: Path, pick: _Pick, committed: dict[str, dict[int, str]],
     """Why ``pick`` cannot be recorded (a message, or its parts where it names an argument), or None (``suggest``:
     with a did-you-mean for an unknown shot)."""
     from ..errors import printable
+    from ..kept_files import key_label
     from ..suggest import did_you_mean
-    from ..superseded import key_label
     from .picks_file import seen_key
 
     shot, take, named = pick.shot, pick.take, printable(pick.shot)
