@@ -8,8 +8,9 @@ shares"). And every other file and folder idcli made there (a shot's folder, its
 review page, an export) took the umask's mode: made under ``umask 022`` (most systems' default), a shot's folder
 ``drwxr-sr-x`` shut the next user of the group out of her retake, her resume and her review. What idcli creates in a
 group-writable folder is made group-readable and -writable (a folder group-searchable too) whatever the umask's group
-bits; the umask's bits for others are kept, and nothing is made writable by others (``share_created``,
-``make_folders``).
+bits, where it has the folder's group (a setgid folder gives it; in one that is not, what is made has the user's own
+group, which the folder is not shared with); the umask's bits for others are kept, and nothing is made writable by
+others (``share_created``, ``make_folders``).
 """
 
 from __future__ import annotations
