@@ -8,8 +8,9 @@ shares"). And every other file and folder idcli made there (a shot's folder, its
 review page, an export) took the umask's mode: made under ``umask 022`` (most systems' default), a shot's folder
 ``drwxr-sr-x`` shut the next user of the group out of her retake, her resume and her review. What idcli creates in a
 group-writable folder is made group-readable and -writable (a folder group-searchable too) whatever the umask's group
-bits; the umask's bits for others are kept, and nothing is made writable by others (``share_created``,
-``make_folders``).
+bits, where it has the folder's group (a setgid folder gives it; in one that is not, what is made has the user's own
+group, which the folder is not shared with); the umask's bits for others are kept, and nothing is made writable by
+others (``share_created``, ``make_folders``).
 """
 
 from __future__ import annotations
@@ -53,22 +54,31 @@ def _shared_mode(mode: int) -> int:
     return stat.S_IMODE(mode) | (stat.S_IRWXG if stat.S_ISDIR(mode) else stat.S_IRGRP | stat.S_IWGRP)
 
 
-def share_created(made: int | Path, folder: Path) -> None:
+def share_created(made: int | Path, folder: Path, *, folder_only: bool = False) -> None:
     """Give the group read and write (and search, for a folder) of ``made`` (a descriptor, or a path never followed
     through a link), just created by this process in ``folder``, when ``folder`` is group-writable, whatever the
     umask's group bits: under ``umask 022`` a shot's folder ``drwxr-sr-x`` shut the next user of the group out of
     it. Only what this user owns, and only a file or folder; best effort (a file system without modes, FAT or some
     network shares, keeps what it has). Called after a library writes a file by name (the movie's encoder) as well:
-    the mode it chose is what a rename puts in place."""
+    the mode it chose is what a rename puts in place.
+
+    Only when ``made`` has ``folder``'s group (a setgid folder gives it): in a folder that is not setgid (``chmod
+    775``, or ``/tmp``'s ``1777``) what is made gets the user's own group, on many systems ``users``, every account
+    of the machine, which the folder is not shared with. Never a file with more than one name: another user of the
+    folder may swap what was just made for a hard link to a file of this user's elsewhere. ``folder_only``: ``made``
+    is a path where a folder was just made (anything else there is left alone)."""
     if not group_writable(folder):
         return
     try:
+        folder_gid = os.stat(folder).st_gid
         # O_NOFOLLOW: a link planted at the path is never followed to another file
         fd = made if isinstance(made, int) else os.open(made, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-                                                        | os.O_NOCTTY)
+                                                        | os.O_NOCTTY | (os.O_DIRECTORY if folder_only else 0))
         try:
             status = os.fstat(fd)
-            if status.st_uid != os.geteuid() or not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)):
+            if status.st_uid != os.geteuid() or status.st_gid != folder_gid:
+                return
+            if not (stat.S_ISDIR(status.st_mode) or (stat.S_ISREG(status.st_mode) and status.st_nlink == 1)):
                 return
             if (shared := _shared_mode(status.st_mode)) != stat.S_IMODE(status.st_mode):
                 os.fchmod(fd, shared)
@@ -99,7 +109,7 @@ def make_folders(folder: Path) -> None:
         if not folder.is_dir():
             raise
         return
-    share_created(folder, folder.parent)
+    share_created(folder, folder.parent, folder_only=True)
 
 
 def _user(uid: int) -> str:

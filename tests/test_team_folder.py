@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 import idcli
 from idcli.cli import app
+from idcli.shared_files import make_folders, share_created
 from idcli.shell_words import shell_path
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
@@ -216,3 +217,56 @@ def test_an_identity_pack_written_into_a_teams_folder_is_group_writable(selfies:
     made = modes(show)
     assert made["characters"] == "drwxrwsr-x" and made["characters/mara.idpack"] == "-rw-rw-r--", made
     assert not not_shared(show), made
+
+
+@pytest.mark.parametrize("folder_mode", [0o775, 0o1777], ids=["group-writable, not setgid", "like /tmp"])
+def test_a_group_writable_folder_whose_group_what_idcli_makes_does_not_get_keeps_the_umasks_modes(
+        write_shotlist, tmp_path: Path, engine_factory, umask: Any, folder_mode: int) -> None:
+    """A folder its group may write in but that is not setgid (``chmod 775``, or ``/tmp``'s ``1777``): what idcli
+    creates there gets the user's own group, not the folder's (on many systems ``users``, every account on the
+    machine). Giving that group write made every take, sidecar and shot folder of a `render --out /tmp/renders`
+    writable by every user in it. The group's write is given only where what is made has the folder's group (a setgid
+    folder); elsewhere the umask's modes, as in a folder only its owner writes in."""
+    shots, show = write_shotlist(SHOTS), tmp_path / "show"
+    show.mkdir()
+    os.chown(show, ADMIN, TEAM_GID)
+    show.chmod(folder_mode)
+    umask(0o022)
+    out = show / "renders"
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    assert (out / "s1" / "s1_t1.png").stat().st_gid != TEAM_GID  # made with this process's own group
+    made = modes(show)
+    assert {m for m in made.values() if m.startswith("d")} == {"drwxr-xr-x"}, made
+    assert {m for m in made.values() if not m.startswith("d")} == {"-rw-r--r--"}, made
+
+
+def test_a_link_planted_where_idcli_just_made_something_is_not_given_to_the_group(tmp_path: Path, umask: Any,
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    """Another user of the team's folder swaps the folder idcli just made (or an export's temporary a library wrote
+    by name) for a hard link to a file of this user's outside it (``-rw-------``, the team's group: a key, a config):
+    the group's read and write given by path went to that file, and the other user could read and change it. A
+    file with more than one name, or a file where a folder was made, keeps its mode."""
+    show = team_folder(tmp_path)
+    private = tmp_path / "private.key"
+    private.write_bytes(b"secret")
+    os.chown(private, 0, TEAM_GID)
+    private.chmod(0o600)
+    umask(0o022)
+    planted = show / "cut.mp4"
+    os.link(private, planted)
+    share_created(planted, show)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    real_mkdir = os.mkdir
+
+    def swapped(path: Any, *args: Any, **kwargs: Any) -> None:
+        real_mkdir(path, *args, **kwargs)
+        if os.path.basename(path) == "s1":  # the swap between idcli's mkdir and its chmod
+            os.rmdir(path)
+            os.link(private, path)
+
+    monkeypatch.setattr(os, "mkdir", swapped)
+    make_folders(show / "renders" / "s1")
+    monkeypatch.undo()
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert modes(show)["renders"] == "drwxrwsr-x"
