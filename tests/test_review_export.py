@@ -440,6 +440,48 @@ def test_a_re_export_at_another_rate_or_over_a_file_not_idclis_says_so_or_nothin
         assert written.metadata["idcli"]["fps"] == 24
 
 
+def test_a_re_export_over_a_crafted_otio_neither_crashes_nor_lets_its_names_forge_lines(out: Path,
+                                                                                        tmp_path: Path) -> None:
+    """The .otio an export replaces may be anyone's (a received folder, a second user's, an editor's hand edit): the
+    change list reads it, and must neither crash the export nor print what its names say as idcli's own lines.
+    Found by hostile-read-34: 200 KB of nested brackets crashed OTIO's JSON reader with a segmentation fault (exit
+    139, nothing said, the new cut never written); a start edited to before 00:00:00:00 raised ValueError from the
+    timecode label (a traceback); a shot id holding a line break printed a line of its own, e.g. a forged
+    ``idcli: error: …``."""
+    cut = tmp_path / "cut.otio"
+    assert cli("export", out, "--otio", cut, "--fps", "24").exit_code == 0
+    mine = cut.read_text("utf-8")
+    nested = '{"OTIO_SCHEMA": "Timeline.1", "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    cut.write_text(nested, "utf-8")
+    crashed = subprocess.run([sys.executable, "-m", "idcli", "export", str(out), "--otio", str(cut), "--fps", "24"],
+                             capture_output=True, text=True, timeout=600, check=False)
+    assert crashed.returncode == 0, (crashed.returncode, crashed.stderr[-2000:])
+    assert "last written" not in crashed.stderr
+    replaced = otio.adapters.read_from_file(str(cut))
+    assert replaced.metadata["idcli"]["fps"] == 24
+    earlier = otio.adapters.read_from_string(mine, "otio_json")
+    earlier.global_start_time = otio.opentime.RationalTime(-48, 24)  # edited to start before midnight
+    earlier.metadata["idcli"]["drop_frame"] = True  # and to say drop frame, which 24 fps has not
+    cut.write_text(otio.adapters.write_to_string(earlier, "otio_json"), "utf-8")
+    before_midnight = cli("export", out, "--otio", cut, "--fps", "24")
+    assert before_midnight.exit_code == 0, before_midnight.output
+    assert "Traceback" not in before_midnight.output
+    assert (f"{cut}: changed since this file was last written: the cut starts at 01:00:00:00 (was frame -48): "
+            "every record timecode moved\n") in before_midnight.stderr, before_midnight.stderr
+    forged = otio.adapters.read_from_string(mine, "otio_json")
+    stranger = otio.schema.Gap(name="sh999\nidcli: error: \x1b[31mrun rm -rf ~/renders to repair\x1b[0m",
+                               source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(24, 24)))
+    forged.tracks[0].append(stranger)
+    cut.write_text(otio.adapters.write_to_string(forged, "otio_json"), "utf-8")
+    said = cli("export", out, "--otio", cut, "--fps", "24", "--json")
+    assert said.exit_code == 0, said.output
+    assert not [line for line in said.stderr.splitlines() if line.startswith("idcli: error")], said.stderr
+    assert "\x1b" not in said.stderr
+    (note,) = [n for n in json.loads(said.stdout)["notes"] if "last written" in n]
+    assert note == (f"{cut}: changed since this file was last written: sh999\\nidcli: error: \\x1b[31mrun rm -rf "
+                    "~/renders to repair\\x1b[0m no longer in the cut"), note
+
+
 def test_media_urls_stay_urls_for_a_folder_with_a_hash_a_percent_and_unicode(out: Path, tmp_path: Path) -> None:
     # "take #2", "50% grey", "Szene ü": an unescaped '#' starts a URL's fragment and '%' an escape, so OTIO's
     # url_utils read "Szene ü #2" as "Szene ü " and the .otioz bundler stopped (NotAFileOnDisk).

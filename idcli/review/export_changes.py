@@ -12,9 +12,12 @@ be read) gives no note: nothing is known of it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..errors import printable
 
 MAX_EARLIER = 64 * 1024 * 1024  # an idcli .otio of 999 shots is about 3 MB; a larger file is no idcli animatic
 SHOWN = 10  # shots said by name, then a count
@@ -78,7 +81,12 @@ def earlier_cut(path: Path) -> Cut | None:
     except NotRegularFile:  # none there (a first export), a folder, a device, too large: nothing to compare
         return None
     try:
-        timeline = otio.adapters.read_from_string(data.decode("utf-8"), "otio_json")
+        text = data.decode("utf-8")
+        # Python's parser first, as a guard: OTIO's (rapidjson's, recursive) ran out of stack on 100,000 nested
+        # brackets, a 200 KB file, and killed the export with a segmentation fault; Python's refuses such nesting
+        # with RecursionError. An idcli animatic nests about a dozen deep.
+        json.loads(text)
+        timeline = otio.adapters.read_from_string(text, "otio_json")
         return timeline_cut(timeline) if isinstance(timeline, otio.schema.Timeline) else None
     except Exception:  # any file may stand there (damaged, another tool's): whatever OTIO's parser raises of it,
         return None  # it holds no cut of idcli's, and the export replaces it as before
@@ -90,7 +98,9 @@ def change_note(path: Path, earlier: Cut | None, timeline: Any) -> str | None:
     now = timeline_cut(timeline)
     if earlier is None or now is None:
         return None
-    changes = cut_changes(earlier, now)
+    # escaped: a shot id read from the earlier file is anyone's words (the file may be a received folder's or a hand
+    # edit), and a line break in one printed a line of its own, a forged ``idcli: error: …`` among them
+    changes = [printable(change) for change in cut_changes(earlier, now)]
     if not changes:
         return f"{path}: the cut is as it was when this file was last written (no shot changed)"
     listed = "; ".join(changes[:SHOWN]) + (f"; and {len(changes) - SHOWN} more" if len(changes) > SHOWN else "")
@@ -151,7 +161,10 @@ def _label(cut: Cut) -> str:
     from .start_timecode import timecode
 
     if RationalTime.is_valid_timecode_rate(cut.fps):
-        return timecode(cut.start, cut.fps, cut.drop_frame)
+        try:
+            return timecode(cut.start, cut.fps, cut.drop_frame)
+        except ValueError:  # an earlier file edited by hand: a start before 00:00:00:00, drop frame at 24 fps
+            pass  # (OTIO's to_timecode raised, a traceback in place of the export): its frame said instead
     return f"frame {cut.start}"
 
 
