@@ -11,8 +11,11 @@ process changes nothing and pays nothing); the host's are back when the block en
 
 The default dtype is process-wide in torch, as the library notices are (library_quiet.py): while a call runs, another
 thread's tensors made without a dtype are float32 too; two threads in idcli share one change, put back when the later
-ends, and a dtype the host set meanwhile stays the host's. The default device is per thread in torch, and is set here
-for the calling thread only.
+ends, and a dtype the host set meanwhile stays the host's. A call that begins after the host set one meanwhile pins
+float32 again, and the host's newest is put back when the last call ends. What cannot be kept: a call already running
+when a host thread sets a dtype runs on in it (torch has one default for the process), and a float32 the host set
+meanwhile cannot be told from idcli's own, so the host's dtype found before it is put back over it. The default device
+is per thread in torch, and is set here for the calling thread only.
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ def _pinned() -> Iterator[None]:
 
     global _USERS, _HOSTS_DTYPE
     with _LOCK:
-        if _USERS == 0 and torch.get_default_dtype() != torch.float32:
+        # Whenever a call begins, not only the first of several: a host thread may have set its own while another of
+        # idcli's calls ran, and this call's models would be built in it (every job failed, until 2026-12-02). The
+        # newest host dtype seen is the one put back.
+        if torch.get_default_dtype() != torch.float32:
             _HOSTS_DTYPE = torch.get_default_dtype()
             torch.set_default_dtype(torch.float32)
         _USERS += 1
