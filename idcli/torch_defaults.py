@@ -49,7 +49,7 @@ def _pinned() -> Iterator[None]:
     try:
         # ``with torch.device`` acts in this thread only, above the host's default: what idcli makes without naming a
         # device is made on the CPU, as in a process that set none. Only where needed: it costs every torch call.
-        on_cpu = torch.get_default_device().type == "cpu"
+        on_cpu = _default_device_is_cpu(torch)
         with contextlib.nullcontext() if on_cpu else torch.device("cpu"):
             yield
     finally:
@@ -59,6 +59,16 @@ def _pinned() -> Iterator[None]:
                 if torch.get_default_dtype() == torch.float32:  # else the host set another meanwhile: theirs stands
                     torch.set_default_dtype(_HOSTS_DTYPE)
                 _HOSTS_DTYPE = None
+
+
+def _default_device_is_cpu(torch: Any) -> bool:
+    """Whether torch makes tensors on the CPU in this thread when told no device. Asking it makes an empty tensor on a
+    default device named without an index, so a ``"cuda"`` a host set on a torch without CUDA raises: not the CPU
+    (until 2026-12-02 an internal error before any job ran)."""
+    try:
+        return bool(torch.get_default_device().type == "cpu")
+    except (AssertionError, RuntimeError):
+        return False
 
 
 def torch_defaults(function: F) -> F:

@@ -131,3 +131,20 @@ def test_a_render_begun_after_the_host_set_a_dtype_while_another_call_ran_render
     assert [job.error for job in report.jobs] == [None, None] and report.rendered == 2
     assert _images(tmp_path / "host") == plain
     assert after == torch.float64
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a torch without CUDA: asking it for the CUDA device fails")
+def test_a_host_default_device_cuda_on_a_torch_without_cuda_renders_the_plain_images(
+        plain_images: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    """A pipeline written for a GPU (``set_default_device("cuda")``) run on a laptop's CPU torch, rendering on the CPU:
+    (found by hostile-read-33, 2026-12-02)."""
+    shots, plain = plain_images
+    torch.set_default_device("cuda")
+    try:
+        # Before: AssertionError "Torch not compiled with CUDA enabled" from asking torch its default device, an
+        # internal error before any job ran.
+        report = idcli.render(shots, tmp_path / "host", device="cpu")
+    finally:
+        torch.set_default_device(None)
+    assert [job.error for job in report.jobs] == [None, None] and report.rendered == 2
+    assert _images(tmp_path / "host") == plain
