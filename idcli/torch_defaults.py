@@ -11,8 +11,11 @@ process changes nothing and pays nothing); the host's are back when the block en
 
 The default dtype is process-wide in torch, as the library notices are (library_quiet.py): while a call runs, another
 thread's tensors made without a dtype are float32 too; two threads in idcli share one change, put back when the later
-ends, and a dtype the host set meanwhile stays the host's. The default device is per thread in torch, and is set here
-for the calling thread only.
+ends, and a dtype the host set meanwhile stays the host's. A call that begins after the host set one meanwhile pins
+float32 again, and the host's newest is put back when the last call ends. What cannot be kept: a call already running
+when a host thread sets a dtype runs on in it (torch has one default for the process), and a float32 the host set
+meanwhile cannot be told from idcli's own, so the host's dtype found before it is put back over it. The default device
+is per thread in torch, and is set here for the calling thread only.
 """
 
 from __future__ import annotations
@@ -36,14 +39,17 @@ def _pinned() -> Iterator[None]:
 
     global _USERS, _HOSTS_DTYPE
     with _LOCK:
-        if _USERS == 0 and torch.get_default_dtype() != torch.float32:
+        # Whenever a call begins, not only the first of several: a host thread may have set its own while another of
+        # idcli's calls ran, and this call's models would be built in it (every job failed, until 2026-12-02). The
+        # newest host dtype seen is the one put back.
+        if torch.get_default_dtype() != torch.float32:
             _HOSTS_DTYPE = torch.get_default_dtype()
             torch.set_default_dtype(torch.float32)
         _USERS += 1
     try:
         # ``with torch.device`` acts in this thread only, above the host's default: what idcli makes without naming a
         # device is made on the CPU, as in a process that set none. Only where needed: it costs every torch call.
-        on_cpu = torch.get_default_device().type == "cpu"
+        on_cpu = _default_device_is_cpu(torch)
         with contextlib.nullcontext() if on_cpu else torch.device("cpu"):
             yield
     finally:
@@ -53,6 +59,16 @@ def _pinned() -> Iterator[None]:
                 if torch.get_default_dtype() == torch.float32:  # else the host set another meanwhile: theirs stands
                     torch.set_default_dtype(_HOSTS_DTYPE)
                 _HOSTS_DTYPE = None
+
+
+def _default_device_is_cpu(torch: Any) -> bool:
+    """Whether torch makes tensors on the CPU in this thread when told no device. Asking it makes an empty tensor on a
+    default device named without an index, so a ``"cuda"`` a host set on a torch without CUDA raises: not the CPU
+    (until 2026-12-02 an internal error before any job ran)."""
+    try:
+        return bool(torch.get_default_device().type == "cpu")
+    except (AssertionError, RuntimeError):
+        return False
 
 
 def torch_defaults(function: F) -> F:

@@ -98,3 +98,53 @@ def test_a_dtype_the_host_sets_while_a_render_runs_stays_the_hosts(write_shotlis
         torch.set_default_dtype(torch.float32)
     assert report.rendered == 2 and set_meanwhile.is_set()
     assert after == torch.float64  # the host's newer setting, not the float16 found at the start
+
+
+def test_a_render_begun_after_the_host_set_a_dtype_while_another_call_ran_renders_the_plain_images(
+        plain_images: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    """Another of idcli's calls runs in a thread of the host (here one wrapped as the engine's are) when the host sets
+    float64, and a render begins: it builds and runs its models in float32 as a render alone does, and the host's
+    float64 is its default after both (found by hostile-read-33, 2026-12-02)."""
+    from idcli.torch_defaults import torch_defaults
+
+    shots, plain = plain_images
+    inside, done = threading.Event(), threading.Event()
+
+    @torch_defaults
+    def another_call() -> None:
+        inside.set()
+        done.wait(300)
+
+    other = threading.Thread(target=another_call)
+    other.start()
+    try:
+        assert inside.wait(60)
+        torch.set_default_dtype(torch.float64)  # the host's, set while the other call runs
+        # Before: every job failed, "mat1 and mat2 must have the same dtype, but got Float and Double": the dtype was
+        # pinned by the first call to begin only, and this render built its models in the host's float64.
+        report = idcli.render(shots, tmp_path / "host", device="cpu")
+    finally:
+        done.set()
+        other.join(60)
+        after = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+    assert [job.error for job in report.jobs] == [None, None] and report.rendered == 2
+    assert _images(tmp_path / "host") == plain
+    assert after == torch.float64
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a torch without CUDA: asking it for the CUDA device fails")
+def test_a_host_default_device_cuda_on_a_torch_without_cuda_renders_the_plain_images(
+        plain_images: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    """A pipeline written for a GPU (``set_default_device("cuda")``) run on a laptop's CPU torch, rendering on the CPU:
+    (found by hostile-read-33, 2026-12-02)."""
+    shots, plain = plain_images
+    torch.set_default_device("cuda")
+    try:
+        # Before: AssertionError "Torch not compiled with CUDA enabled" from asking torch its default device, an
+        # internal error before any job ran.
+        report = idcli.render(shots, tmp_path / "host", device="cpu")
+    finally:
+        torch.set_default_device(None)
+    assert [job.error for job in report.jobs] == [None, None] and report.rendered == 2
+    assert _images(tmp_path / "host") == plain
