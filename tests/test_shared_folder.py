@@ -11,7 +11,6 @@ import errno
 import os
 import pwd
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +46,6 @@ SHOTS = """\
     shots:
       - {id: s1, prompt: "a lighthouse at dusk"}
 """
-
-
-@pytest.fixture
-def umask() -> Iterator[Any]:
-    """Set the process's umask for one test, put back after."""
-    before = os.umask(0o022)
-    os.umask(before)
-    yield os.umask
-    os.umask(before)
 
 
 @pytest.mark.parametrize(("mask", "folder_mode", "expected"), [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +36,6 @@ SHOTS = """\
     shots:
       - {id: s1, prompt: "a lighthouse at dusk"}
 """
-
-
-@pytest.fixture
-def umask() -> Iterator[Any]:
-    """Set the process's umask for one test, put back after."""
-    before = os.umask(0o022)
-    os.umask(before)
-    yield os.umask
-    os.umask(before)
 
 
 def team_folder(tmp_path: Path) -> Path:
