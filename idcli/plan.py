@@ -134,7 +134,8 @@ class Plan:
         for shot_id in only:
             if is_pattern(shot_id):
                 if not any(fnmatchcase(shot, shot_id) for shot in known):
-                    raise InputError(Option("only", shot_id), f": no shot in {self.source} matches it", field="only")
+                    raise InputError(Option("only", shot_id), f": no shot in {self.source} matches it",
+                                     *_unmatched_hint(shot_id, known), field="only")
             elif shot_id not in known:
                 close = did_you_mean(shot_id, known)
                 hint: tuple[object, ...] = (f"; {close}",) if close else ()
@@ -153,6 +154,25 @@ class Plan:
 def is_pattern(only: str) -> bool:
     """Whether an ``--only`` value is a pattern (``sc01_*``, ``sh0?0``): a shot id holds none of ``*?[``."""
     return any(mark in only for mark in "*?[")
+
+
+def _unmatched_hint(pattern: str, known: set[str]) -> tuple[object, ...]:
+    """What an ``--only`` pattern matching no shot meant, as an id is told (hostile-read-31): a comma list, each
+    value to give on its own (quoted as a shell needs it: ``sh0*`` unquoted is OUT's ``sh010/`` there), or the
+    shots it matches in another case."""
+    import shlex
+
+    from .option_words import EachSurface, Option
+
+    if "," in pattern:
+        values = [value.strip() for value in pattern.split(",") if value.strip()]
+        return ("; one shot id or pattern each: ",
+                EachSurface(Option("only", values).as_python(), " ".join(f"--only {shlex.quote(v)}" for v in values)))
+    other_case = sorted(shot for shot in known if fnmatchcase(shot.lower(), pattern.lower()))
+    if other_case:
+        shown = ", ".join(other_case[:3]) + (f", … ({len(other_case)} shots)" if len(other_case) > 3 else "")
+        return (f"; a pattern is case-sensitive: it matches {shown} in another case",)
+    return ()
 
 
 def selected_shots(only: list[str], shots: list[str]) -> list[str]:

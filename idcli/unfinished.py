@@ -32,7 +32,7 @@ from .shell_words import shell_path
 from .shotlist import SAFE_ID  # a shot id as a shot list allows it: a manifest naming "../x" is not looked up
 
 _HOLDER = re.compile(r"pid (\d+) on (.+)")
-# More --only shots than this, all the shot list's missing takes among them: the command says none (night-counts-3)
+# More --only shots than this: the command says them by prefixes where one says several (night-counts-3)
 MOST_ONLY_SAID = 10
 
 
@@ -62,8 +62,6 @@ class Unfinished:
     # next retake round adds a take to each; one stopped between two rounds leaves these and no take missing
     retake_shots: tuple[str, ...] = ()
     max_takes: int = 0
-    # ``asked_command`` is ``command``: a selection of more than MOST_ONLY_SAID shots holding every missing take
-    asked_is_whole: bool = False
 
     @property
     def missing(self) -> int:
@@ -146,9 +144,6 @@ class Unfinished:
             asked = ", ".join(f"{key}={value!r}" for key, value in self.not_in_command.items())
             return (f"; to finish, repeat that render as it was asked, with {asked} (a library call's: no idcli render "
                     "option says it)")
-        if self.asked_is_whole and self.only is not None:
-            return (f"; to finish: {self.asked_command} (every take of {name} left is of the {len(self.only)} shots "
-                    "it was asked for: no --only needed)")
         return f"; to finish: {self.asked_command}{self._changed(name)}"
 
     def _unblock(self, blocked: BlockedTakes) -> str:
@@ -417,15 +412,15 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     asked = sum(1 for shot, _take in takes if only is None or shot in selection)
     holds = _shot_ids(shotlist) if changed and only is not None else None
     only_gone = tuple(shot for shot in only or () if holds is not None and shot not in holds)
-    # a large selection whose shots hold every missing take of the shot list, unchanged since: the command with no
-    # --only renders the same takes, where one --only per shot made it hundreds of words (night-counts-3)
-    whole = (len(selection) > MOST_ONLY_SAID and not changed and not gone and request.get("retake_flagged") is not True
-             and all(_shot_of(take) in selection for take in missing))
     asked_only = [shot for shot in only or () if shot not in only_gone]
-    # else a large selection said by prefixes where one says several shots and no other (the shot list unchanged)
+    # A large selection said by prefixes where one says several shots and no other (the shot list unchanged), where
+    # one --only per shot made it hundreds of words (night-counts-3). Never the command with no --only, though every
+    # missing take be of the selection: a take of another shot that is there but not done as this render keys it
+    # (rendered in another dtype or preset, a selfie replaced since) it renders again, moving it aside: the work
+    # --only left alone (hostile-read-31; the note judges takes by their images, it plans nothing)
     patterns = (short_only(asked_only, list(dict.fromkeys(shot for shot, _take in takes)))
-                if len(asked_only) > MOST_ONLY_SAID and not changed and not whole else None)
-    asked_command = "" if only and len(only_gone) == len(only) else command if whole else finish_command(
+                if len(asked_only) > MOST_ONLY_SAID and not changed else None)
+    asked_command = "" if only and len(only_gone) == len(only) else finish_command(
         shotlist, root, {**request, "only": asked_only or None}, only_values=patterns)
     return Unfinished(str(shotlist.absolute()), len(takes), missing, stopped,
                       failed if type(failed) is int and failed > 0 else 0,
@@ -433,7 +428,7 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
                       printable(shortened(error)) if isinstance(error, str) and error else None,  # a received text
                       running, changed, gone, command, only,
                       read_blocked(recorded_blocked, set(missing), shell_path(shotlist) if changed else None),
-                      asked_command, unsaid(request), asked, only_gone, retakes, most, whole)
+                      asked_command, unsaid(request), asked, only_gone, retakes, most)
 
 
 def _retake_rounds_left(root: Path, takes: list[tuple[str, int]], request: dict[str, Any],

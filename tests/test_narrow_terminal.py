@@ -84,3 +84,20 @@ def test_a_terminal_wide_enough_shows_every_column_and_no_note(write_shotlist, t
     assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
         "shot", "take", "seed", "identity", "size", "steps", "sampler", "tokens", "state", "group", "key"]
     assert "not shown" not in stderr
+
+
+def test_a_column_that_fits_once_a_wider_one_is_left_out_is_shown(write_shotlist, tmp_path: Path) -> None:
+    """hostile-read-31: the columns were left out one by one until the rest fit, so at 52 columns, where identity (a
+    wide header) had to go, size, left out before it, stayed out though it fits beside the four kept: the note said
+    `size … not shown, to fit the terminal's 52 columns` over 10 columns left blank."""
+    columns = 52
+    shots = write_shotlist(SHOTS)
+    shown, stderr, code = _plan_on_a_terminal(["plan", str(shots), "--out", str(tmp_path / "out")], columns)
+    assert code == 0, stderr
+    header = next(line for line in shown.splitlines() if line.startswith("┃"))
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["shot", "take", "seed", "size", "state"], shown
+    assert all(len(line) <= columns for line in shown.splitlines() if line[:1] in "┏┃┡│└")  # the table fits
+    rows = [line for line in shown.splitlines() if line.startswith("│")]
+    assert "…" not in "\n".join(rows) and all("96x96" in row for row in rows), shown
+    note = next(line for line in stderr.splitlines() if "not shown" in line)
+    assert "identity, steps, sampler, tokens, group, key not shown" in note, note

@@ -101,6 +101,19 @@ def test_only_an_unknown_shot_is_named_as_given(shots: Path, tmp_path: Path) -> 
     assert "--only sh010,sh020: no such shot" in result.stderr and "--only sh010 --only sh020" in result.stderr
 
 
+def test_only_a_pattern_matching_no_shot_says_why_as_an_id_does(shots: Path, tmp_path: Path) -> None:
+    """hostile-read-31: a shot id given in another case or as a comma list is told what was meant; a pattern (since
+    night-counts-3) was told only `no shot in shots.yaml matches it`, at 2 a.m. as good as a shot list emptied."""
+    with pytest.raises(InputError, match=r"only='SH0\*': no shot in .* matches it; a pattern is case-sensitive: it "
+                                         r"matches sh010 in another case$"):
+        idcli.render(shots, tmp_path / "out", device="cpu", only="SH0*", dry_run=True)
+    result = cli("render", shots, "--out", tmp_path / "out", "--only", "sh0*,sh1*", "--dry-run")
+    assert result.exit_code == 2, result.output
+    # the --only values to type, quoted as a shell needs them (an unquoted sh0* is the folder's sh010/ in OUT)
+    assert ("--only sh0*,sh1*: no shot in" in result.stderr and "matches it; one shot id or pattern each: --only "
+            "'sh0*' --only 'sh1*'" in result.stderr), result.stderr
+
+
 def test_verify_names_trust_in_each_surfaces_words(review_run: Path, tmp_path: Path) -> None:
     (tmp_path / "roots.pem").write_text("not a certificate", "utf-8")
     with pytest.raises(InputError, match=r"^trust='.*roots\.pem': holds no PEM certificate$"):

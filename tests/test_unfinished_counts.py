@@ -507,11 +507,11 @@ def test_a_retake_flagged_render_stopped_between_two_rounds_says_the_rounds_left
     assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
 
 
-def test_a_large_only_selection_holding_every_take_left_is_finished_by_a_command_with_no_only(
+def test_a_large_only_selection_is_finished_by_a_command_of_prefixes(
         write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
-    """night-counts-3: an --only render of hundreds of shots was offered "to finish" with one --only per shot. Where
-    every missing take of the (unchanged) shot list is of its shots, the command with no --only renders the same
-    takes and is offered; where another shot lacks takes too, the --only selection is needed and kept whole."""
+    """night-counts-3: an --only render of hundreds of shots was offered "to finish" with one --only per shot. It is
+    said by prefixes where one matches chosen shots alone (the shot list unchanged), whether or not another shot
+    lacks takes too (hostile-read-31: the command with no --only offered where none did rendered other shots)."""
     import idcli.run as run_module
 
     ids = [f"sc{n:02d}" for n in range(1, 13)]
@@ -528,20 +528,21 @@ def test_a_large_only_selection_holding_every_take_left_is_finished_by_a_command
     assert 1 <= left < 11
     monkeypatch.chdir(tmp_path)
     whole = "idcli render shots.yaml --out out --device cpu"
+    short = f"{whole} --only 'sc0*' --only sc10 --only sc11"
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    # said short by a prefix that matches chosen shots alone (--only takes patterns, since night-counts-3); never
+    # with no --only, which renders again a take of sc12 not done as this render keys it (hostile-read-31)
     assert (f"of the 11 takes of shots.yaml its last render was asked for (--only sc01, sc02, sc03, sc04, sc05, … "
             f"(11 shots)) {_are(left)} not rendered yet (its last render was stopped before it ended); to finish: "
-            f"{whole} (every take of shots.yaml left is of the 11 shots it was asked for: no --only needed)") in said
+            f"{short}") in said, said
     assert "--only sc01 --only" not in said, said
     document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
-    assert document["asked_command"] == whole and document["command"] == whole
+    assert document["asked_command"] == short and document["command"] == whole
 
-    # sc12's image gone too: the whole shot list's command would render it, not asked for: a selection is needed,
-    # said short by a prefix that matches chosen shots alone (--only takes patterns, since night-counts-3)
+    # sc12's image gone too: the selection is said the same, and the note says sc12 was not asked for
     done_before = (out / "sc12" / "sc12_t1.png").read_bytes()
     (out / "sc12" / "sc12_t1.png").unlink()
     said = CliRunner().invoke(app, ["verify", "out"]).stderr
-    short = f"{whole} --only 'sc0*' --only sc10 --only sc11"
     assert f"to finish: {short}; 1 other shot of shots.yaml was not asked for in that render" in said, said
     document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
     assert document["asked_command"] == short
@@ -563,3 +564,41 @@ def test_a_large_only_selection_holding_every_take_left_is_finished_by_a_command
     refused = CliRunner().invoke(app, ["render", "shots.yaml", "--out", "out", "--device", "cpu", "--only", "zz*"])
     assert refused.exit_code == idcli.EXIT_INVALID_INPUT and "--only zz*: no shot in shots.yaml matches it" in (
         refused.stderr), refused.output
+
+
+def test_a_large_selection_is_not_finished_by_a_command_that_renders_a_shot_it_was_not_asked_for_again(
+        write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hostile-read-31: "every take left is of the 11 shots: no --only needed" judged takes by their images alone. A
+    shot not asked for whose take is there but not done as the night's render would key it (rendered before in
+    another dtype: another preset, a selfie replaced since, do the same) is rendered again by the command with no
+    --only, its take moved aside: the work --only was given to leave alone. The selection is said as it was asked."""
+    import idcli.run as run_module
+
+    ids = [f"sc{n:02d}" for n in range(1, 13)]
+    shots = write_shotlist("version: 1\nproject: many\nmodel: {preset: tiny-sd}\n"
+                           "defaults: {size: 64x64, steps: 1}\nshots:\n"
+                           + "".join(f"  - {{id: {shot}, prompt: \"a harbour at dusk, view {shot}\"}}\n"
+                                     for shot in ids))
+    out = tmp_path / "out"
+    # sc12 rendered before in another dtype: a take there, not one the night's render would call done
+    render_on_cpu(shots, out, engine_factory, only=["sc12"], dtype="bfloat16")
+    with pytest.raises(idcli.Interrupted):
+        render_on_cpu(shots, out, engine_factory, batch_size=1, progress=StoppedAfterFirst(), only=ids[:11])
+    (out / "sc11" / "sc11_t1.png").unlink(missing_ok=True)  # commits run beside the render: one is always left
+    left = 12 - len(_committed(out))
+    monkeypatch.chdir(tmp_path)
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    offered = document["asked_command"]
+    assert offered == "idcli render shots.yaml --out out --device cpu --only 'sc0*' --only sc10 --only sc11", offered
+    said = CliRunner().invoke(app, ["verify", "out"]).stderr
+    assert "no --only needed" not in said, said
+
+    # the command offered, run as printed, renders the takes left of the 11 shots, and sc12's take is left as it was
+    sc12 = (out / "sc12" / "sc12_t1.png").read_bytes()
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    finished = CliRunner().invoke(app, [*shlex.split(offered)[1:], "--json"])
+    assert finished.exit_code == 0, finished.output
+    counts = json.loads(finished.stdout)["counts"]
+    assert (counts["rendered"], counts["skipped"]) == (left, 11 - left), counts
+    assert (out / "sc12" / "sc12_t1.png").read_bytes() == sc12

@@ -29,17 +29,29 @@ def columns_that_fit(headers: Sequence[str], rows: Sequence[Sequence[Any]], widt
                      expendable: Sequence[str]) -> list[str]:
     """The headers of the columns to show in ``width`` terminal columns, in their order: all of them when they fit
     whole (or ``width`` is None: no terminal to fit); else the ``expendable`` ones left out one by one, in that order,
-    until the rest fit. When even the others do not fit, rich cuts what is left as before."""
+    until the rest fit, then each left out put back, the most needed first, where it fits beside them. When even the
+    others do not fit, rich cuts what is left as before."""
     natural = {header: max([cell_width(header), *(cell_width(row[i]) for row in rows)])
                for i, header in enumerate(headers)}
     shown = list(headers)
     if width is None:
         return shown
+
+    def fits(columns: Sequence[str]) -> bool:
+        return sum(natural[h] + _PER_COLUMN for h in columns) + _PER_TABLE <= width
+
+    left_out: list[str] = []
     for header in expendable:
-        if sum(natural[h] + _PER_COLUMN for h in shown) + _PER_TABLE <= width:
+        if fits(shown):
             break
         shown.remove(header)
-    return shown
+        left_out.append(header)
+    # A wide column left out last (identity: a group shot's names) can free room for narrower ones left out before
+    # it (size, steps): without this they stayed out, the note naming them over blank columns (hostile-read-31).
+    for header in reversed(left_out[:-1]):
+        if fits([*shown, header]):
+            shown.append(header)
+    return [header for header in headers if header in shown]
 
 
 def left_out_note(left_out: Sequence[str], width: int, command: str) -> str:
