@@ -897,7 +897,8 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
     #    equal the record and the committed image as it is now: an image changed since is not reproduced.
     c2pa = sidecar.get("c2pa") or {}
     recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")
-    committed_sha, sha_from = None, "record"
+    committed_sha: str | None = None
+    sha_from: Literal["record", "image"] = "record"
     if committed is not None:
         from .signing import without_manifest
 
