@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class ReproduceReport:
     # The image's sha256 as it is now (before its manifest, when signed); None when it is gone. It differs from
     # recorded_sha256 for an image changed after its commit, compared as it is now.
     image_sha256: str | None = None
+    # Where recorded_sha256 comes from: "record" (the sidecar's), or "image" when the record holds none to compare
+    # with and it is the image's own as it is now (a take alone, whose own chunk cannot hold its sha256; a signature
+    # the record does not describe): "recorded" would claim a record of it.
+    recorded_sha256_from: Literal["record", "image"] = "record"
 
     @property
     def identical(self) -> bool:
@@ -893,20 +897,21 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
     #    equal the record and the committed image as it is now: an image changed since is not reproduced.
     c2pa = sidecar.get("c2pa") or {}
     recorded_sha = c2pa.get("unsigned_sha256") if c2pa.get("signed") else (sidecar.get("image") or {}).get("sha256")
-    committed_sha = None
+    committed_sha: str | None = None
+    sha_from: Literal["record", "image"] = "record"
     if committed is not None:
         from .signing import without_manifest
 
         unsigned = without_manifest(committed)
         committed_sha = sha256_bytes(unsigned if unsigned is not None else committed)
         if unsigned is not None and sidecar_path is None:  # a signed take alone: its own chunk never names a manifest
-            recorded_sha = committed_sha
+            recorded_sha, sha_from = committed_sha, "image"
             notes.append("signed: compared without its C2PA manifest (idcli verify checks the signature)")
         elif unsigned is not None and not c2pa.get("signed"):  # signed; the sidecar (rebuilt after a kill?) says not
-            recorded_sha = committed_sha
+            recorded_sha, sha_from = committed_sha, "image"
             notes.append("the image carries a C2PA manifest its record does not describe; compared without it")
         elif recorded_sha is None:  # no sidecar: the image itself is the record
-            recorded_sha = committed_sha
+            recorded_sha, sha_from = committed_sha, "image"
         elif committed_sha != recorded_sha:
             notes.append("the image does not match its record's sha256 (changed after it was committed): "
                          "compared with the image as it is now")
@@ -920,7 +925,8 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
                       for problem in sidecar_record_problems(sidecar, committed)]
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes, decode_chunk=decode_chunk,
-                             recorded_decode_chunk=recorded_chunk, image_sha256=committed_sha)
+                             recorded_decode_chunk=recorded_chunk, image_sha256=committed_sha,
+                             recorded_sha256_from=sha_from)
     if report.sha256 == recorded_sha and committed_sha in (None, recorded_sha):
         report.status, report.max_pixel_difference, report.differing_pixels = "identical", 0, 0
     elif committed is not None:

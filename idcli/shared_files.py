@@ -135,6 +135,28 @@ def _team_group(output_folder: Path, gid: int, mine: set[int]) -> int | None:
     return team if team != gid and team in mine else None
 
 
+def _groups_of(uid: int) -> set[int]:
+    """The groups of the user ``uid`` (her own and those listing her); none for a user this machine has no name for."""
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return set()
+    return {entry.pw_gid} | {group.gr_gid for group in grp.getgrall() if entry.pw_name in group.gr_mem}
+
+
+def _a_strangers(status: os.stat_result) -> bool:
+    """Whether what has ``status`` (not the refused user's, nor of a group of hers) is a stranger's: its owner in no
+    group with her, and its group one nobody else joined (the owner's own, or a number with no name here). A team's
+    group that others joined (``film``, an admin's folder's) is one she may be added to."""
+    try:
+        members = set(grp.getgrgid(status.st_gid).gr_mem)
+    except KeyError:
+        members = set()
+    if members - {_user(status.st_uid)}:
+        return False
+    return not _groups_of(status.st_uid) & {os.getegid(), *os.getgroups()}
+
+
 def refused_to_write(path: Path, exc: OSError, output_folder: Path, what: str) -> OutputError | None:
     """The error for a user refused ``path`` (a file every run opens for writing, ``what`` says which) by its
     permissions, or by its folder's when it is not there yet or the folder may not be searched: whose it is, its mode
@@ -264,6 +286,16 @@ def _refusal(path: Path, found: Path, verb: str, status: os.stat_result, exc: OS
                 f"what each of you creates gets your own group; {owner} (or root) runs `chgrp -R {chgrp} {folder}; "
                 f"chmod -R g+rwX {folder}; find {folder} -type d -exec chmod g+s {{}} +`, and each of you renders "
                 "with `umask 002`", file=path)
+        if _a_strangers(status):
+            # Copied in from elsewhere, or made by someone outside every team of hers: joining its group (a
+            # stranger's own, or a number this machine has no name for) is no fix, nor is a team's chmod.
+            folder, uid = shell_path(output_folder), os.geteuid()
+            taker = me if not me.startswith("uid ") else str(uid)  # chown takes a number for a nameless user
+            return OutputError(
+                f"{head}, who shares no group with {me} (a folder copied in from elsewhere keeps its owner): adding "
+                f"{me} to group {group} is no fix; root gives it to {me}, `chown -R {taker}: {folder}` (its owner "
+                f"cannot give it to a group of {me}'s), or {me} works on a copy (`cp -R {folder} COPY`, the copy "
+                f"{me}'s) or writes elsewhere", file=path)
         return OutputError(f"{head}, and {me} is not in its group: add {me} to group {group}; {team}", file=path)
     if not status.st_mode & stat.S_IWGRP:
         return OutputError(f"{head} and is not group-writable; {team}", file=path)

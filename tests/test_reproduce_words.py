@@ -70,3 +70,29 @@ def test_an_image_edited_after_its_commit_shows_its_own_sha256_beside_the_record
     assert f"sha256 recorded {recorded}, re-rendered {recorded}, the image now {now}" in cli.output
     as_json = CliRunner().invoke(app, ["reproduce", str(image), "--json"])
     assert json.loads(as_json.output)["image_sha256"] == now, as_json.output
+    assert json.loads(as_json.output)["recorded_sha256_from"] == "record", as_json.output
+
+
+def test_a_signed_take_alone_edited_since_shows_its_sha256_as_the_images_not_as_recorded(
+        write_shotlist: Any, tmp_path: Path, engine_factory: Any, signing_env: Any) -> None:
+    """Failed before 2026-12-02: a signed take whose sidecar is lost has no recorded sha256 (its own chunk cannot
+    hold it), so the one compared is the image's as it is now; its metadata edited, reproduce said `sha256 recorded
+    Y, re-rendered X` of the edited image's Y, a record nobody made. It says what Y is (`recorded_sha256_from`)."""
+    [job] = render_on_cpu(write_shotlist(SHOTS), tmp_path / "out", engine_factory, sign=True).jobs
+    recorded = json.loads(Path(job.sidecar).read_text("utf-8"))["c2pa"]["unsigned_sha256"]
+    Path(job.sidecar).unlink()
+    image = Path(job.image)
+    image.write_bytes(_with_text_chunk(image.read_bytes(), "Comment", "graded by hand"))
+
+    report = reproduce(image, engine_factory=engine_factory)
+    assert report.status == "pixels-identical" and report.sha256 == recorded, (report.status, report.notes)
+    now = report.image_sha256
+    assert report.recorded_sha256 == now != recorded
+    cli = CliRunner().invoke(app, ["reproduce", str(image)])
+    assert cli.exit_code == 6, cli.output
+    assert (f"  sha256 of the image as it is now {now} (no recorded one to compare with: its sidecar is gone), "
+            f"re-rendered {recorded}\n") in cli.output, cli.output
+    assert "sha256 recorded" not in cli.output, cli.output
+    assert report.recorded_sha256_from == "image"
+    as_json = json.loads(CliRunner().invoke(app, ["reproduce", str(image), "--json"]).output)
+    assert as_json["recorded_sha256"] == now and as_json["recorded_sha256_from"] == "image", as_json

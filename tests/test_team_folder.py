@@ -167,6 +167,70 @@ def test_an_output_folder_an_earlier_idcli_left_shut_is_named_with_the_fix(write
     assert f"`chmod -R g+rwX {shell_path(out)}`" in result.stderr, result.stderr
 
 
+def _copied_in(out: Path, owner: int, group: int) -> None:
+    """``out`` and everything in it given to ``owner`` and ``group``, modes kept: as ``cp -a`` run by root (or a
+    tarball unpacked by root) leaves a folder brought in from another machine."""
+    for path in (out, *sorted(out.rglob("*"))):
+        os.chown(path, owner, group, follow_symlinks=False)
+
+
+def _group_of_this_machine(monkeypatch: pytest.MonkeyPatch, name: str, gid: int, members: list[str]) -> None:
+    """The system's group database lists ``name`` (``gid``) with ``members``, as ``/etc/group`` lists a team's group
+    (``film:x:4444:ana,carl``); the test cannot add one to the machine's."""
+    import grp
+
+    entry = grp.struct_group((name, "x", gid, members))
+    real_getgrgid, real_getgrall = grp.getgrgid, grp.getgrall
+    monkeypatch.setattr(grp, "getgrgid", lambda wanted: entry if wanted == gid else real_getgrgid(wanted))
+    monkeypatch.setattr(grp, "getgrall", lambda: [*real_getgrall(), entry])
+
+
+def test_a_strangers_folder_copied_in_is_not_answered_with_a_group_to_join(
+        write_shotlist, tmp_path: Path, engine_factory, umask: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failed before 2026-12-02: an output folder copied in from another machine (its owner a uid and its group a
+    number this machine has no name for, none of Ben's) told Ben to "add root to group gid 4445" and to have the
+    team's folder made group-writable, when it is already: no group of his gives it to him. It says whose it is and
+    the fixes that do: root's ``chown``, or a copy of his own."""
+    shots, out = write_shotlist(SHOTS), team_folder(tmp_path) / "renders"
+    umask(0o002)
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    stranger, strangers_group = 4239, 4445
+    _copied_in(out, stranger, strangers_group)
+    before = modes(out)
+    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
+    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
+    monkeypatch.undo()
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith(f"idcli: error: {out} (the output folder) cannot be written in by root: it "
+                                    f"belongs to uid {stranger} (group gid {strangers_group}, drwxrwsr-x), who shares "
+                                    "no group with root "), result.stderr
+    assert f"root gives it to root, `chown -R root: {shell_path(out)}`" in result.stderr, result.stderr
+    assert f"`cp -R {shell_path(out)} COPY`" in result.stderr, result.stderr
+    assert "add root to group" not in result.stderr.replace("adding root to group gid 4445 is no fix", "")
+    assert "umask 002" not in result.stderr and "Traceback" not in result.output
+    assert modes(out) == before
+
+
+def test_a_teams_folder_of_a_group_the_user_is_not_in_says_to_join_it(
+        write_shotlist, tmp_path: Path, engine_factory, umask: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stranger's words are not given to a team's folder whose group Ben has not joined yet (``film``, which ana
+    and carl are in): adding him to it is the fix."""
+    shots, out = write_shotlist(SHOTS), team_folder(tmp_path) / "renders"
+    umask(0o002)
+    render_on_cpu(shots, out, engine_factory, qa=False)
+    film = 4445
+    _copied_in(out, ANA, film)
+    _group_of_this_machine(monkeypatch, "film", film, ["ana", "carl"])
+    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
+    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
+    monkeypatch.undo()
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith(f"idcli: error: {out} (the output folder) cannot be written in by root: it "
+                                    f"belongs to uid {ANA} (group film, drwxrwsr-x), and root is not in its group: "
+                                    "add root to group film; "), result.stderr
+    assert "shares no group" not in result.stderr, result.stderr
+
+
 def test_a_folder_only_its_owner_writes_in_keeps_the_umasks_modes(write_shotlist, tmp_path: Path, engine_factory,
                                                                   umask: Any) -> None:
     """Outside a team's folder nothing changes: a render into a ``drwxr-xr-x`` folder under ``umask 022`` leaves

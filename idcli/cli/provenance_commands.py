@@ -138,7 +138,12 @@ def reproduce(
             if not report.identical:
                 now = (f", the image now {report.image_sha256}"  # changed since its commit: compared as it is now
                        if report.image_sha256 not in (None, report.recorded_sha256) else "")
-                lines.append(f"  sha256 recorded {report.recorded_sha256}, re-rendered {report.sha256}{now}")
+                if report.recorded_sha256_from == "image":  # no record of it: the image's own, as it is now
+                    lost = ": its sidecar is gone" if report.sidecar is None else ""
+                    lines.append(f"  sha256 of the image as it is now {report.recorded_sha256} (no recorded one to "
+                                 f"compare with{lost}), re-rendered {report.sha256}")
+                else:
+                    lines.append(f"  sha256 recorded {report.recorded_sha256}, re-rendered {report.sha256}{now}")
                 if report.max_pixel_difference is not None:
                     lines.append(f"  largest pixel difference {report.max_pixel_difference}/255 over "
                                  f"{report.differing_pixels} pixels")
