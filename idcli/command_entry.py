@@ -4,7 +4,7 @@ line is still being imported ends with one line and exit 130, as it does once a 
 Importing ``idcli.cli`` takes ~0.1-0.2 s (Typer, Click, every command module); a Ctrl-C in that time used to end
 in a ``KeyboardInterrupt`` traceback, because the console script's generated wrapper imported ``idcli.cli`` itself,
 outside any guard. This module's own import costs nothing beyond ``import idcli`` (idcli/__init__.py: the error
-types and the version, ~25 ms), which Python runs before any of idcli's code can catch anything.
+types and the version, 25-40 ms), which Python runs before any of idcli's code can catch anything.
 """
 
 from __future__ import annotations

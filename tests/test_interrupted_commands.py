@@ -194,7 +194,8 @@ shots:
 
 
 # A negative prompt beside guidance 1: a plan warning in every round.
-WARNED_RETAKE_SHOTS = RETAKE_SHOTS.replace('"a lighthouse", takes: 1', '"a lighthouse", negative_prompt: "blurry", takes: 1')
+WARNED_RETAKE_SHOTS = RETAKE_SHOTS.replace('"a lighthouse", takes: 1',
+                                           '"a lighthouse", negative_prompt: "blurry", takes: 1')
 
 
 def test_retake_flagged_stopped_in_a_later_round_reports_every_round(write_shotlist, tmp_path: Path,
