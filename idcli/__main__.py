@@ -1,9 +1,5 @@
-import sys
+"""``python -m idcli``: the same entry as the ``idcli`` console script (idcli/command_entry.py)."""
 
-try:
-    from .cli import main
-except KeyboardInterrupt:  # Ctrl-C while the command line itself is still being imported
-    print("idcli: interrupted", file=sys.stderr)
-    sys.exit(130)
+from .command_entry import main
 
 main()

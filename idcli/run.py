@@ -103,6 +103,10 @@ def render(loaded: LoadedShotList | str | Path, out_dir: str | Path, *, preset: 
                        save_masks=save_masks, compile=compile, progress=progress, engine_factory=engine_factory,
                        started=started, signer=signer, qa=qa, qa_thresholds=qa_thresholds, takes=takes,
                        request=request)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM where _render holds no guard of its own (a plan warning being printed, a dry run's
+        # look at the folder): the same Interrupted, with its signal's exit code, never a bare KeyboardInterrupt.
+        raise interrupted() from None
     finally:
         if backend is not None:
             backend.close()

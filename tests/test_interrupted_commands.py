@@ -193,6 +193,11 @@ shots:
 """
 
 
+# A negative prompt beside guidance 1: a plan warning in every round.
+WARNED_RETAKE_SHOTS = RETAKE_SHOTS.replace('"a lighthouse", takes: 1',
+                                           '"a lighthouse", negative_prompt: "blurry", takes: 1')
+
+
 def test_retake_flagged_stopped_in_a_later_round_reports_every_round(write_shotlist, tmp_path: Path,
                                                                    engine_factory) -> None:
     """``render --retake-flagged --json`` stopped in round two said `rendered: 0` (its report was the last
@@ -274,6 +279,63 @@ def test_retake_flagged_stopped_by_sigterm_between_rounds_exits_143(write_shotli
     assert isinstance(stopped, Interrupted), repr(stopped)
     assert stopped.exit_code == 143 and "SIGTERM" in str(stopped)
     assert stopped.report is not None and stopped.report.rendered == 2
+
+
+class _CtrlCAtWarning:
+    """A terminal's progress whose Nth ``warning:`` line is being printed when Ctrl-C comes (a real SIGINT)."""
+
+    def __init__(self, nth: int) -> None:
+        self.nth, self.seen = nth, 0
+
+    def start(self, total: int, already_done: int) -> None: ...
+    def advance(self, outcome: object) -> None: ...
+    def stop(self) -> None: ...
+
+    def note(self, text: str) -> None:
+        if text.startswith("warning: "):
+            self.seen += 1
+            if self.seen == self.nth:
+                os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt right here
+                time.sleep(5)
+                raise AssertionError("SIGINT did not stop the run")
+
+
+def _stopped(call) -> BaseException | None:
+    try:
+        call()
+    except BaseException as exc:  # a bare KeyboardInterrupt too, which pytest would take as its own
+        return exc
+    return None
+
+
+def test_ctrl_c_while_a_plan_warning_prints_stops_the_render_as_interrupted(write_shotlist, tmp_path: Path,
+                                                                           engine_factory) -> None:
+    """``render`` printed the plan's warnings outside its Ctrl-C guard: a Ctrl-C then escaped ``idcli.render`` as a
+    bare ``KeyboardInterrupt`` (a SIGTERM as exit 130, not 143; ``--json`` without its document)."""
+    from idcli.errors import Interrupted
+
+    shots = write_shotlist(WARNED_RETAKE_SHOTS)
+    stopped = _stopped(lambda: idcli.render(idcli.load_shotlist(shots), tmp_path / "out", device="cpu",
+                                            batch_size=1, engine_factory=engine_factory, progress=_CtrlCAtWarning(1)))
+    assert isinstance(stopped, Interrupted), repr(stopped)
+    assert stopped.exit_code == 130 and engine_factory.calls == []
+
+
+def test_retake_flagged_stopped_while_a_later_round_plans_reports_the_earlier_rounds(write_shotlist, tmp_path: Path,
+                                                                                    engine_factory) -> None:
+    """A Ctrl-C while round two planned (here: printed the plan's warning) stopped with no report: round one's
+    renders went unreported (``render --retake-flagged --json`` said nothing of them)."""
+    from idcli.errors import Interrupted
+    from idcli.review.retake import render_with_retakes
+
+    shots = write_shotlist(WARNED_RETAKE_SHOTS)
+    stopped = _stopped(lambda: render_with_retakes(idcli.load_shotlist(shots), tmp_path / "out", max_takes=3,
+                                                   device="cpu", batch_size=1, engine_factory=engine_factory,
+                                                   progress=_CtrlCAtWarning(2)))
+    assert isinstance(stopped, Interrupted), repr(stopped)
+    assert stopped.report is not None, "round one's renders went unreported"
+    assert {(o.shot_id, o.take): o.status for o in stopped.report.jobs} == {
+        ("face", 1): "rendered", ("land", 1): "rendered"}
 
 
 # -- restore killed between its renames ----------------------------------------------------------------

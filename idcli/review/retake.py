@@ -119,8 +119,9 @@ def _rounds(loaded: Any, out_dir: str | Path, max_takes: int, render_options: di
         try:
             report = render(loaded, out_dir, takes=dict(takes), **render_options)
         except (Interrupted, ExecutorUnavailableError) as stopped:
-            if stopped.report is not None:  # what the earlier rounds rendered is reported too (render --json)
-                stopped.report = merge_rounds(merged, stopped.report)
+            # What the earlier rounds rendered is reported too (render --json), also when this round was stopped
+            # while it still planned (no report of its own).
+            stopped.report = merged if stopped.report is None else merge_rounds(merged, stopped.report)
             raise
         merged = merge_rounds(merged, report)
         if report.error or report.dry_run:
