@@ -128,8 +128,12 @@ def test_an_output_folder_named_with_a_line_break_writes_no_edl_line(out: Path, 
     assert "--edl" in result.stderr and "line break or control character" in result.stderr, result.stderr
     assert "\x1b" not in result.stderr and "\n999" not in result.stderr
     assert not edl.exists() and not otio_file.exists()
-    # The .otio (JSON) and the FCP 7 XML (percent-encoded file URLs) hold such a path safely: still written.
-    assert cli("export", received, "--otio", otio_file, "--fcp-xml", tmp_path / "cut.xml").exit_code == 0
+    # The FCP 7 XML (percent-encoded file URLs) holds such a path safely: still written. The .otio (JSON) too, unless
+    # OpenTimelineIO reads the path back as another, as it does a newline's (refused: docs/review.md, media_urls).
+    assert cli("export", received, "--fcp-xml", tmp_path / "cut.xml").exit_code == 0
+    otio = cli("export", received, "--otio", otio_file)
+    assert otio.exit_code == (2 if "\n" in name else 0), otio.output
+    assert otio_file.exists() == ("\n" not in name)
 
 
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m"  # retitle the terminal, clear it, a C1 control sequence
