@@ -47,6 +47,14 @@ def team_folder(tmp_path: Path) -> Path:
     return show
 
 
+def second_user_renders(monkeypatch: pytest.MonkeyPatch, shots: Path, out: Path) -> Any:
+    """`idcli render --force` of OUT as the team's second user, the first user's files refused as the kernel would."""
+    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
+    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
+    monkeypatch.undo()
+    return result
+
+
 def cli(*args: Any) -> Any:
     return runner.invoke(app, [str(a) for a in args])
 
@@ -112,9 +120,7 @@ def test_a_take_an_earlier_idcli_left_shut_is_named_with_the_fix(write_shotlist,
     give_to(ANA, out.parent)
     (out / "s1").chmod(0o2755)  # as an earlier idcli made it under umask 022
     before = modes(out)
-    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
-    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
-    monkeypatch.undo()
+    result = second_user_renders(monkeypatch, shots, out)
     assert result.exit_code == 5, result.output
     image = out / "s1" / "s1_t1.png"
     assert result.stderr.startswith(f"idcli: error: {image} cannot be moved by root: its folder {out / 's1'} belongs "
@@ -157,9 +163,7 @@ def test_an_output_folder_an_earlier_idcli_left_shut_is_named_with_the_fix(write
     render_on_cpu(shots, out, engine_factory, qa=False)
     give_to(ANA, out.parent)
     out.chmod(0o2755)
-    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
-    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
-    monkeypatch.undo()
+    result = second_user_renders(monkeypatch, shots, out)
     assert result.exit_code == 5, result.output
     assert result.stderr.startswith(f"idcli: error: {out} (the output folder) cannot be written in by root: it "
                                     f"belongs to uid {ANA} (group gid {TEAM_GID}, drwxr-sr-x) and is not "
@@ -197,9 +201,7 @@ def test_a_strangers_folder_copied_in_is_not_answered_with_a_group_to_join(
     stranger, strangers_group = 4239, 4445
     _copied_in(out, stranger, strangers_group)
     before = modes(out)
-    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
-    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
-    monkeypatch.undo()
+    result = second_user_renders(monkeypatch, shots, out)
     assert result.exit_code == 5, result.output
     assert result.stderr.startswith(f"idcli: error: {out} (the output folder) cannot be written in by root: it "
                                     f"belongs to uid {stranger} (group gid {strangers_group}, drwxrwsr-x), who shares "
@@ -221,9 +223,7 @@ def test_a_teams_folder_of_a_group_the_user_is_not_in_says_to_join_it(
     film = 4445
     _copied_in(out, ANA, film)
     _group_of_this_machine(monkeypatch, "film", film, ["ana", "carl"])
-    act_as_second_user(monkeypatch, out.parent, TEAM_GID)
-    result = cli("render", shots, "--out", out, "--device", "cpu", "--force", "-q")
-    monkeypatch.undo()
+    result = second_user_renders(monkeypatch, shots, out)
     assert result.exit_code == 5, result.output
     assert result.stderr.startswith(f"idcli: error: {out} (the output folder) cannot be written in by root: it "
                                     f"belongs to uid {ANA} (group film, drwxrwsr-x), and root is not in its group: "
