@@ -172,7 +172,11 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     # as thumbnails arrive (the take being read moves down) and a jump to a shot lands short of it.
     size = sizes.get(take.image)
     dimensions = f' width="{size[0]}" height="{size[1]}"' if size else ""
-    picture = (f'<img src="{_e(thumb)}" alt="{_e(seen)}"{dimensions} loading="lazy" decoding="async">' if thumb
+    # The board's picture (one a shot) loads with the page, the other takes' as they are scrolled to: a browser
+    # prints what it has loaded, and Chromium 150 printed none of the lazy pictures not yet scrolled to (a
+    # 14-board PDF held 0–3 pictures), so a board printed right after the page opened had an empty frame.
+    loading = "" if board else ' loading="lazy"'
+    picture = (f'<img src="{_e(thumb)}" alt="{_e(seen)}"{dimensions}{loading} decoding="async">' if thumb
                else f'<span class="noimg">{_e(alt)}: image unreadable</span>')
     # The prompt the shot's takes share is shown once, with the shot (shot_prompt); a take's own otherwise.
     facts: list[tuple[str, Any]] = ([] if take.prompt == shot_prompt else [("prompt", take.prompt)]) + [

@@ -324,7 +324,11 @@ SCRIPT = """
       s.querySelector('article.take:not(.flagged):not([data-orphan])')||s.querySelector('article.take:not([data-orphan])');}
     var board=mine||written[id];
     Array.prototype.forEach.call(s.querySelectorAll('article.take'),function(t){
-      if(t===board){t.setAttribute('data-board','1');}else{t.removeAttribute('data-board');}
+      if(t===board){t.setAttribute('data-board','1');
+        // its picture loads now, as the written board's did with the page: a browser prints only pictures it has
+        // (a pick kept from an earlier visit, of a take never scrolled to, printed an empty frame)
+        var img=t.querySelector('.thumb img[loading=lazy]');if(img){img.loading='eager';}}
+      else{t.removeAttribute('data-board');}
       t.classList.toggle('picked-here',t===board&&!!mine&&p.take!==null);});
   }
   function count(){
