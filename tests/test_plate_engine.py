@@ -272,7 +272,12 @@ def test_a_plate_jobs_crops_keep_its_text_windows_in_any_batch(tiny_engines) -> 
     alone = engine.render([a])[0].pixels
     together = engine.render([a, b])
     assert together[0].facts["batch_members"] == [0, 1]
-    assert np.array_equal(together[0].pixels, alone)
+    # The same image up to a batch shape's one-level rounding (docs/architecture.md, "Batch composition"): this
+    # build machine's kernels moved 2 of 91,350 values by one level beside the neighbour; a crop encoded in another
+    # window count than its job's (its crop's texts' own: one window alone, two beside the neighbour) moved them by
+    # up to 29 levels.
+    off = np.abs(together[0].pixels.astype(int) - alone.astype(int))
+    assert off.max() <= 1 and (off > 0).mean() < 1e-3
 
 
 def test_each_crop_runs_three_rows_per_evaluation_over_the_end_of_the_schedule(tiny_engines) -> None:
