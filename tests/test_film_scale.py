@@ -60,13 +60,13 @@ def film_text(shots: int, prompt: str = "a lighthouse at dusk, shot {i}") -> str
     return "\n".join(lines) + "\n"
 
 
-def render_film(folder: Path) -> tuple[Path, Path]:
-    """(shot list, output folder) of a film of SHOTS one-take shots rendered in ``folder``."""
+def render_film(folder: Path, takes: int = 1) -> tuple[Path, Path]:
+    """(shot list, output folder) of a film of SHOTS shots of ``takes`` takes each rendered in ``folder``."""
     shots = folder / "film.yaml"
-    shots.write_text(film_text(SHOTS), "utf-8")
+    shots.write_text(film_text(SHOTS).replace("guidance: 1.0}", f"guidance: 1.0, takes: {takes}}}"), "utf-8")
     out = folder / "out"
     report = idcli.render(shots, out, device="cpu", engine_factory=flat_engine_factory, qa=False)
-    assert report.rendered == SHOTS
+    assert report.rendered == SHOTS * takes
     return shots, out
 
 
