@@ -194,9 +194,11 @@ def test_a_pick_kept_from_an_earlier_visit_prints_its_picture(printed, tmp_path:
         b.open(printed[0].as_uri())
         b.js(button + ".click()")
         b.wait_until(button + ".getAttribute('aria-pressed')", "true", "the take picked")
-        b.open("about:blank")  # a new visit (the same page with a #fragment only scrolls, loading nothing)
-        b.open(f"{printed[0].as_uri()}#shot-{shot_id(0)}")
-        assert b.js(f"document.querySelector('#shot-{picked} article[data-board]').dataset.take") == "2"
+        # A new visit: a query makes it another URL, so the page loads again (the same URL with only a #fragment
+        # scrolls, loading nothing; through about:blank, that page's late load event ended the wait for this one)
+        b.open(f"{printed[0].as_uri()}?next-day#shot-{shot_id(0)}")
+        b.wait_until(f"document.body.classList.contains('picking') && document.querySelector('#shot-{picked} "
+                     "article[data-board]').dataset.take", "2", "the page's script run, yesterday's pick its board")
         pdf = b.send("Page.printToPDF", page=True, paperWidth=11.69, paperHeight=8.27)["data"]
     pages = list(pypdf.PdfReader(io.BytesIO(base64.b64decode(pdf))).pages)
     assert [len(page.images) for page in pages] == [6, 6, 2]
