@@ -561,9 +561,11 @@ def test_the_note_judges_a_flagged_take_by_the_hashes_verify_took(write_shotlist
     _stopped_between_two_rounds(write_shotlist, out, engine_factory)
     image = os.path.normpath(out / "face" / "face_t1.png")
     recorded = json.loads((out / "face" / "face_t1.json").read_text("utf-8"))["image"]["sha256"]
-    assert unfinished_takes(out, {image: recorded}).retake_shots == ("face",)
+    judged = unfinished_takes(out, {image: recorded})
+    assert judged is not None and judged.retake_shots == ("face",)
     assert unfinished_takes(out, {image: "0" * 64}) is None  # read as changed: no retake round left
-    assert unfinished_takes(out).retake_shots == ("face",)  # no hashes given: the image read here
+    judged = unfinished_takes(out)  # no hashes given: the image read here
+    assert judged is not None and judged.retake_shots == ("face",)
 
 
 def test_a_large_only_selection_is_finished_by_a_command_of_prefixes(

@@ -76,7 +76,9 @@ def _committed_flagged(stem: Path, sha256_of: Callable[[Path], str | None]) -> b
             return False
         recorded = record.get("image")
         # edited by hand since (kept by the render, not judged): not flagged for the next round
-        digest = sha256_of(stem.with_suffix(".png")) if isinstance(recorded, dict) else None
+        if not isinstance(recorded, dict):
+            return False
+        digest = sha256_of(stem.with_suffix(".png"))
         return digest is not None and digest == recorded.get("sha256")
     except (NotRegularFile, OSError, ValueError, UnicodeDecodeError, RecursionError):
         return False
