@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import socket
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
@@ -367,9 +368,10 @@ def _has_open(pid: int, path: Path) -> bool:
     return False
 
 
-def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
+def unfinished_takes(out_dir: str | Path, hashed: Mapping[str, str] | None = None) -> Unfinished | None:
     """The takes of ``out_dir``'s last shot list that have no image, or None: none missing, or no render's
-    manifest there (a delivery folder, a flat folder of images, a folder never rendered into)."""
+    manifest there (a delivery folder, a flat folder of images, a folder never rendered into). ``hashed``: the
+    sha256 of images just read, by path (``verify``'s), which the retake rounds' check reuses."""
     from .errors import printable
     from .hashing import sha256_file
     from .recorded_paths import shotlist_file
@@ -390,7 +392,7 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
     recorded_request = begun.get("request")
     request: dict[str, Any] = recorded_request if isinstance(recorded_request, dict) else {}
     only = requested_only(request)
-    most, retakes = _retake_rounds_left(root, takes, request, only)
+    most, retakes = _retake_rounds_left(root, takes, request, only, hashed)
     if not missing and not retakes:
         return None
     found = shotlist_file(root, manifest)
@@ -432,7 +434,7 @@ def unfinished_takes(out_dir: str | Path) -> Unfinished | None:
 
 
 def _retake_rounds_left(root: Path, takes: list[tuple[str, int]], request: dict[str, Any],
-                        only: tuple[str, ...] | None) -> tuple[int, tuple[str, ...]]:
+                        only: tuple[str, ...] | None, hashed: Mapping[str, str] | None) -> tuple[int, tuple[str, ...]]:
     """A ``--retake-flagged`` render's ``--max-takes`` and the shots its next round adds a take to (review/retake.py);
     (0, ()) for any other render. Such a run stopped between two rounds leaves no take missing: without this, nothing
     said the rounds had not ended (until 2026-12-02)."""
@@ -442,7 +444,7 @@ def _retake_rounds_left(root: Path, takes: list[tuple[str, int]], request: dict[
 
     most = request.get("max_takes")
     most = most if type(most) is int and 1 <= most <= 100 else DEFAULT_MAX_TAKES
-    return most, flagged_in_folder(root, takes, most, only)
+    return most, flagged_in_folder(root, takes, most, only, hashed)
 
 
 def shortened(error: str, limit: int = 300) -> str:

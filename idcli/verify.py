@@ -161,8 +161,11 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     if is_flat_folder(root):
         report.kind, (report.images, report.folder_problems) = KIND, check_flat_folder(root, trust_pem)
         return report
+    # The sha256 of each image as read here, by path: the morning note's retake check reuses them (unfinished.py),
+    # where it hashed every flagged take's image a second time (retake-cost, docs/performance.md).
+    hashed: dict[str, str] = {}
     for sidecar_path in sorted(root.glob("*/*.json")):
-        check = check_image(root, sidecar_path, trust_pem)
+        check = check_image(root, sidecar_path, trust_pem, hashed)
         if check is not None:
             report.images.append(check)
     # A take's image left without its sidecar (deleted, or a kill between the two writes) cannot be checked
@@ -194,7 +197,7 @@ def verify_folder(out_dir: str | Path, trust: str | Path | None = None) -> Verif
     report.images += without_sidecar
     from .unfinished import unfinished_takes
 
-    report.unfinished = unfinished_takes(root)
+    report.unfinished = unfinished_takes(root, hashed)
     inside = "" if report.images else args.inside_output_folder(root)
     if not report.images and report.unfinished is not None:  # stopped before its first commit: how to finish
         raise NothingCheckedYet(report, f"{root}: no committed renders to check yet; {report.unfinished.note()}",
@@ -397,8 +400,10 @@ def link_out_problem(image_path: Path, shown: str, folder: str) -> str:
             "does not hold it, so it is not checked against its sidecar")
 
 
-def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageCheck | None:
-    """One sidecar and its image; None when the JSON file is not an idcli sidecar."""
+def check_image(root: Path, sidecar_path: Path, trust_pem: str | None,
+                hashed: dict[str, str] | None = None) -> ImageCheck | None:
+    """One sidecar and its image; None when the JSON file is not an idcli sidecar. ``hashed``: where to keep the
+    image's sha256 by its path (``os.path.normpath``), when it was read."""
     try:
         sidecar, fault = load_sidecar(sidecar_path)
     except UnreadableSidecar:
@@ -441,11 +446,11 @@ def check_image(root: Path, sidecar_path: Path, trust_pem: str | None) -> ImageC
         # would pass against some other record.
         return ImageCheck(check.sidecar, file_entry(root, beside), ok=False, problems=[
             f"its sidecar {check.sidecar['path']} is the record of {relpath}, not of this image (moved or swapped)"])
-    return check_against_sidecar(check, sidecar, image_path, trust_pem)
+    return check_against_sidecar(check, sidecar, image_path, trust_pem, hashed)
 
 
 def check_against_sidecar(check: ImageCheck, sidecar: dict[str, Any], image_path: Path,
-                          trust_pem: str | None) -> ImageCheck:
+                          trust_pem: str | None, hashed: dict[str, str] | None = None) -> ImageCheck:
     """``check`` of the image at ``image_path`` against a take's ``sidecar``: its sha256, the sidecar against the
     image's own record, and its C2PA manifest; the image found where its sidecar says (an output folder) or beside it
     (a flat folder of images, flat_images.py)."""
@@ -457,7 +462,10 @@ def check_against_sidecar(check: ImageCheck, sidecar: dict[str, Any], image_path
         check.problems.append(f"image {exc.kind}: {check.image['path']}")
         check.ok = False
         return check
-    changed = sha256_bytes(data) != sidecar["image"].get("sha256")
+    digest = sha256_bytes(data)
+    if hashed is not None:
+        hashed[os.path.normpath(image_path)] = digest
+    changed = digest != sidecar["image"].get("sha256")
     # An image that is another render than its sidecar's (takes swapped, an earlier version copied back) is said to
     # be that, once: the manifest's job key and the sidecar's c2pa block then differ only because of it.
     other = another_render(sidecar, data) if changed else None

@@ -507,6 +507,67 @@ def test_a_retake_flagged_render_stopped_between_two_rounds_says_the_rounds_left
     assert json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"] is None
 
 
+def _stopped_between_two_rounds(write_shotlist, out: Path, engine_factory) -> None:
+    """``render --retake-flagged --max-takes 3`` stopped as it adds face_t2: face_t1 flagged, land_t1 not."""
+    from idcli.review.retake import render_with_retakes
+
+    with pytest.raises(idcli.Interrupted):
+        # random weights render noise: every image of 'face' is flagged no_face, so the next round adds face_t2
+        render_with_retakes(idcli.load_shotlist(write_shotlist(RETAKES)), out, max_takes=3, device="cpu",
+                            engine_factory=engine_factory, progress=StoppedAtTheNextRound())
+    assert _committed(out) == {"face_t1", "land_t1"}
+
+
+def test_a_flagged_take_edited_since_is_judged_by_the_note_as_the_retake_rounds_judge_it(
+        write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
+    """retake-cost: the note reuses the hashes verify has just taken (and the image stamps elsewhere) where it hashed
+    every flagged take again; an image changed since its commit is still no flagged take, in verify, in review, and
+    in the rounds themselves (a render keeps an image edited by hand, unjudged: no take is added for it)."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    import idcli.run as run_module
+
+    out = tmp_path / "out"
+    _stopped_between_two_rounds(write_shotlist, out, engine_factory)
+    monkeypatch.chdir(tmp_path)
+    document = json.loads(CliRunner().invoke(app, ["verify", "out", "--json"]).stdout)["unfinished"]
+    assert document["retake_shots"] == ["face"]
+    # face_t1 edited by hand: its bytes another image's (land_t1's), its sidecar as committed
+    (out / "face" / "face_t1.png").write_bytes((out / "land" / "land_t1.png").read_bytes())
+    verified = CliRunner().invoke(app, ["verify", "out", "--json"])
+    assert verified.exit_code != 0  # the changed image fails verify ...
+    assert json.loads(verified.stdout)["unfinished"] is None  # ... and the note asks for no retake round for it
+    review = CliRunner().invoke(app, ["review", "out"])
+    assert "has every take flagged by identity QA" not in review.stderr, review.output
+    # the rounds agree: the render with --retake-flagged keeps face_t1 and adds no take to face
+    monkeypatch.setattr(run_module, "default_engine", lambda model, runtime, adapter: tiny_engines(
+        model.preset, adapter))
+    again = CliRunner().invoke(app, ["render", "shots.yaml", "--out", "out", "--device", "cpu", "--retake-flagged",
+                                     "--max-takes", "3"])
+    assert again.exit_code == 0, again.output
+    assert _committed(out) == {"face_t1", "land_t1"}
+
+
+def test_the_note_judges_a_flagged_take_by_the_hashes_verify_took(write_shotlist, tmp_path: Path,
+                                                                  engine_factory) -> None:
+    """retake-cost: ``unfinished_takes`` takes the sha256 verify read each image with (by path) rather than reading
+    every flagged take's image again: an image verify read as other bytes than its sidecar records is no flagged take,
+    one it read as recorded is."""
+    pytest.importorskip("insightface", exc_type=ImportError)
+    import os
+
+    from idcli.unfinished import unfinished_takes
+
+    out = tmp_path / "out"
+    _stopped_between_two_rounds(write_shotlist, out, engine_factory)
+    image = os.path.normpath(out / "face" / "face_t1.png")
+    recorded = json.loads((out / "face" / "face_t1.json").read_text("utf-8"))["image"]["sha256"]
+    judged = unfinished_takes(out, {image: recorded})
+    assert judged is not None and judged.retake_shots == ("face",)
+    assert unfinished_takes(out, {image: "0" * 64}) is None  # read as changed: no retake round left
+    judged = unfinished_takes(out)  # no hashes given: the image read here
+    assert judged is not None and judged.retake_shots == ("face",)
+
+
 def test_a_large_only_selection_is_finished_by_a_command_of_prefixes(
         write_shotlist, tmp_path: Path, engine_factory, tiny_engines, monkeypatch: pytest.MonkeyPatch) -> None:
     """night-counts-3: an --only render of hundreds of shots was offered "to finish" with one --only per shot. It is

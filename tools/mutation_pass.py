@@ -270,7 +270,7 @@ MUTATIONS: list[Mutation] = [
       "", SELECTS, "bad picks are written instead of refused"),
     # -- provenance --------------------------------------------------------------------------------------
     M("verify-no-hash", "provenance", "idcli/verify.py",
-      "    changed = sha256_bytes(data) != sidecar[\"image\"].get(\"sha256\")", "    changed = False", PROVENANCE,
+      "    changed = digest != sidecar[\"image\"].get(\"sha256\")", "    changed = False", PROVENANCE,
       "verify passes an image changed after its commit"),
     M("verify-swapped", "provenance", "idcli/verify.py",
       "    elif os.path.normpath(image_path) != os.path.normpath(beside):", "    elif False:", PROVENANCE,

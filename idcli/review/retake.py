@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +38,36 @@ def flagged_shots(report: Any) -> dict[str, int]:
 
 
 def flagged_in_folder(root: Path, takes: list[tuple[str, int]], max_takes: int,
-                      only: tuple[str, ...] | None = None) -> tuple[str, ...]:
+                      only: tuple[str, ...] | None = None, hashed: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The shots of ``takes`` (the folder's run manifest: (shot id, take)) a next retake round adds a take to, as
     :func:`flagged_shots` judges a render's report: every take committed (its image as its sidecar recorded it, not
     edited by hand) and flagged by QA, fewer than ``max_takes`` of them; ``only``: the shots the render was asked for.
-    A ``--retake-flagged`` run stopped between two rounds leaves such shots and no take missing (the morning note)."""
+    A ``--retake-flagged`` run stopped between two rounds leaves such shots and no take missing (the morning note).
+    ``hashed``: images' sha256 by path (``os.path.normpath``) that the caller has just read (``verify``)."""
+    from ..image_stamps import ImageStamps
+    from ..store import STATE
+
+    # An image's hash as a round's resume takes it: from its stamp when the file is unchanged since it was hashed
+    # (image_stamps.py), else hashed now; read, never saved (the note holds no lock). verify's own hashes first: it
+    # has just read every image, and hashing each flagged take again cost it a second pass (retake-cost).
+    stamps = ImageStamps(root / STATE)
+
+    def sha256_of(image: Path) -> str | None:
+        known = hashed.get(os.path.normpath(image)) if hashed else None
+        return known if known is not None else stamps.sha256(image.relative_to(root).as_posix(), image)
+
     by_shot: dict[str, list[int]] = {}
     for shot, take in takes:
         if only is None or shot in only:
             by_shot.setdefault(shot, []).append(take)
     return tuple(shot for shot, numbers in by_shot.items() if len(numbers) < max_takes
-                 and all(_committed_flagged(root / shot / f"{shot}_t{take}") for take in numbers))
+                 and all(_committed_flagged(root / shot / f"{shot}_t{take}", sha256_of) for take in numbers))
 
 
-def _committed_flagged(stem: Path) -> bool:
+def _committed_flagged(stem: Path, sha256_of: Callable[[Path], str | None]) -> bool:
     """Whether the take at ``stem`` (``OUT/SHOT/SHOT_tN``) has its image as its sidecar records it and QA flagged
     it. Reads only regular files, no link (a received folder's FIFO must not block ``verify``)."""
-    from ..hashing import sha256_fd
-    from ..safeio import NotRegularFile, open_regular, read_regular
+    from ..safeio import NotRegularFile, read_regular
     from ..store import MAX_SIDECAR_BYTES
 
     try:
@@ -62,11 +75,11 @@ def _committed_flagged(stem: Path) -> bool:
         if not isinstance(record, dict) or _verdict(record, record.get("job_key")) is not True:
             return False
         recorded = record.get("image")
-        fd = open_regular(stem.with_suffix(".png"), follow_links=False)
-        try:  # edited by hand since (kept by the render, not judged): not flagged for the next round
-            return isinstance(recorded, dict) and sha256_fd(fd) == recorded.get("sha256")
-        finally:
-            os.close(fd)
+        # edited by hand since (kept by the render, not judged): not flagged for the next round
+        if not isinstance(recorded, dict):
+            return False
+        digest = sha256_of(stem.with_suffix(".png"))
+        return digest is not None and digest == recorded.get("sha256")
     except (NotRegularFile, OSError, ValueError, UnicodeDecodeError, RecursionError):
         return False
 
