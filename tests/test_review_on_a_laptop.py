@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,11 @@ def test_a_screen_reader_hears_which_take_each_pick_button_picks_and_who_is_in_i
     with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
         laptop(browser)
         browser.open(page.as_uri())
-        # every take's picture names its shot, its take and the characters in it (sh030 has no one)
+        # every take's picture names its shot, its take and the characters in it (sh030 has no one). Asked until the
+        # accessibility tree holds them: in a CI run beside the parallel suite it was read before it held any image
+        deadline = time.monotonic() + 30
+        while not spoken(browser, "image") and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert [name for name, _ in spoken(browser, "image")] == [
             "sh010 take 1: mara, theo", "sh010 take 2: mara, theo", "sh020 take 1: mara", "sh020 take 2: mara",
             "sh030 take 1", "sh030 take 2"]
