@@ -80,6 +80,49 @@ def test_a_take_decoded_image_by_image_reproduces_identical(write_shotlist: Any,
     assert "VAE decode: 1 image per call (as recorded)" in cli.output
 
 
+@contextmanager
+def memory_shrinking_after_one_call(engine: Any, calls: list[int]) -> Iterator[None]:
+    """The engine's VAE out of memory for the whole batch, then room for two images in one call, then (another
+    process took memory mid-decode) for one: a GPU's free memory shrinking while a batch decodes. ``calls`` gets the
+    size of every call made."""
+    decode = engine.pipe.vae.decode
+
+    def shrinking(latents: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(latents))
+        room = 2 if len(calls) <= 2 else 1
+        if len(latents) > room:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return decode(latents, *args, **kwargs)
+
+    engine.pipe.vae.decode = shrinking
+    try:
+        yield
+    finally:
+        del engine.pipe.vae.decode
+
+
+def test_a_batch_whose_memory_shrank_mid_decode_reproduces_every_take_identical(write_shotlist: Any, tmp_path: Path,
+                                                                                tiny_engines: Any) -> None:
+    """Failed before 2026-12-03: out of memory after a decode call had succeeded kept the images that call decoded (two
+    per call) and recorded the smaller chunk that decoded the rest (one), so reproduce, decoding in the recorded chunk,
+    decoded the first takes otherwise than their render: `different` by 1/255. The batch is now decoded again from its
+    first image at the smaller chunk: every take decoded as its record says."""
+    engine = tiny_engines("tiny-sd")
+    calls: list[int] = []
+    out = tmp_path / "out"
+    with memory_shrinking_after_one_call(engine, calls):
+        result = idcli.render(idcli.load_shotlist(write_shotlist(SHOTS.replace("takes: 3", "takes: 4"))), out,
+                              device="cpu", batch_size=4, qa=False, engine_factory=lambda m, r, a: engine)
+    assert result.rendered == 4
+    # 4 refused; 2 decoded takes 1-2; 2 (takes 3-4) refused: memory shrank; then all four one by one
+    assert calls == [4, 2, 2, 1, 1, 1, 1], calls
+    sidecars = sorted(out.glob("harbour/harbour_t*.json"))
+    assert [json.loads(p.read_text("utf-8"))["executor"]["decode_chunk"] for p in sidecars] == [1, 1, 1, 1]
+    for sidecar in sidecars:
+        report = reproduce(sidecar, engine_factory=lambda m, r, a: engine)
+        assert report.status == "identical", (sidecar.name, report.max_pixel_difference, report.notes)
+
+
 def test_out_of_memory_at_the_recorded_chunk_is_said_not_decoded_smaller(write_shotlist: Any, tmp_path: Path,
                                                                          tiny_engines: Any) -> None:
     """A machine with less free memory than the render's: the decode is not halved behind the verdict's back (before,

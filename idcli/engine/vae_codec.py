@@ -74,6 +74,9 @@ class VaeCodec:
         # Decoding is per image (group norms and attention never mix samples), so on a GPU it runs in
         # chunks sized from the free memory: a full-resolution decode of a large batch needs more memory than
         # its denoising. Out of memory halves the chunk and decodes again; the latents are never re-denoised.
+        # Every image of a batch is decoded in calls of one chunk, the one its record names: a call of another size
+        # can move a value by one 8-bit level, and idcli reproduce decodes in the recorded chunk. So out of memory
+        # after some calls succeeded (free memory shrank mid-decode) decodes the batch again from its first image.
         chunk = len(latents)
         if self.fixed_chunk is not None:
             chunk = max(1, min(self.fixed_chunk, len(latents)))
@@ -92,6 +95,7 @@ class VaeCodec:
                 if not is_out_of_memory(exc) or chunk == 1:
                     raise
                 chunk = (chunk + 1) // 2
+                out.clear()
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 continue
