@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from .models import ModelIdentity
 from .plan import Job
+from .random_mark import random_weights_mark
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
@@ -237,8 +238,9 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", parameters_text(job, model))
     info.add_itxt(PNG_CHUNK, record_text)
-    if model.random_weights:
-        info.add_text(RANDOM_WEIGHTS_CHUNK, "true: rendered by a random-weight test model")
+    mark = random_weights_mark(record)  # the random model's or the synthetic face models' (idcli/random_mark.py)
+    if mark is not None:
+        info.add_text(RANDOM_WEIGHTS_CHUNK, mark)
     buffer = io.BytesIO()
     # RGBA: a plate job's image keeps the plate's alpha (docs/plates.md).
     mode = "RGBA" if getattr(pixels, "ndim", 3) == 3 and pixels.shape[2] == 4 else "RGB"
