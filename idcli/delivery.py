@@ -295,10 +295,9 @@ def _renamed_picks(gone: list[Any], unpicked: list[tuple[Any, list[Any]]], root:
 
 
 def _random_weights(record: dict[str, Any]) -> bool:
-    model = found if isinstance(found := record.get("model"), dict) else {}
-    return model.get("random_weights") is True or any(
-        isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True
-        for c in record.get("identity") or [])
+    from .random_mark import made_by_random_weights
+
+    return made_by_random_weights(record)
 
 
 def _follow_the_picked_image(shot: Any, takes: list[Any], notes: list[str]) -> None:

@@ -222,12 +222,18 @@ def pixel_data(data: bytes) -> bytes:
 
 def delivered_png(original: bytes, record: dict[str, Any], parameters: str | None) -> bytes:
     """The original PNG with its pixel chunks unchanged, ``parameters`` as given (None: left out), the
-    ``idcli`` chunk replaced by ``record``, the random-weights mark kept, and nothing else (no C2PA
-    manifest, no other text). Text chunks come before the pixel data, as idcli's commit writes them."""
+    ``idcli`` chunk replaced by ``record``, the random-weights mark (as the record calls for it, else the
+    original's kept), and nothing else (no C2PA manifest, no other text). Text chunks come before the pixel data,
+    as idcli's commit writes them."""
     from .provenance import PNG_CHUNK, RANDOM_WEIGHTS_CHUNK
+    from .random_mark import random_weights_mark
 
     chunks = png_chunks(original)
-    random_mark = next((p for k, p in chunks if _text_key(k, p) == RANDOM_WEIGHTS_CHUNK and k == b"tEXt"), None)
+    # From the record by the one rule: a take rendered before its face models counted (a real model, synthetic
+    # faces) is marked when delivered too; a mark the original carries is never dropped.
+    marked = random_weights_mark(record)
+    kept = next((png_chunk(k, p) for k, p in chunks if _text_key(k, p) == RANDOM_WEIGHTS_CHUNK and k == b"tEXt"), None)
+    random_mark = _text(RANDOM_WEIGHTS_CHUNK, marked) if marked is not None else kept
     texts = []
     if parameters is not None:
         texts.append(_text("parameters", parameters))
@@ -235,7 +241,7 @@ def delivered_png(original: bytes, record: dict[str, Any], parameters: str | Non
     texts.append(png_chunk(b"iTXt", PNG_CHUNK.encode("latin-1") + b"\0\0\0\0\0"
                         + json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8")))
     if random_mark is not None:
-        texts.append(png_chunk(b"tEXt", random_mark))
+        texts.append(random_mark)
     out, placed = [PNG_SIGNATURE], False
     for kind, payload in chunks:
         if kind not in _KEPT_CHUNKS:

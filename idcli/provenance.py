@@ -14,6 +14,7 @@ import math
 import platform
 import struct
 import zlib
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, BinaryIO
 
 from .models import ModelIdentity
 from .plan import Job
+from .random_mark import random_weights_mark
 from .versions import ENGINE_ALGORITHM, SIDECAR_SCHEMA, TOOL_NAME, TOOL_VERSION
 
 PNG_CHUNK = "idcli"
@@ -228,8 +230,10 @@ def parameters_text(job: Job, model: ModelIdentity) -> str:
     return f"{r.prompt}{negative}\n{line}".strip()
 
 
-def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, Any]) -> bytes:
-    """PNG bytes with both text chunks; deterministic for the same pixels and record."""
+def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, Any],
+               mark: Callable[[dict[str, Any]], str | None] = random_weights_mark) -> bytes:
+    """PNG bytes with both text chunks; deterministic for the same pixels and record. ``mark``: the random-weight
+    mark's rule (``idcli reproduce`` also tries the one an earlier idcli followed, idcli/random_mark.py)."""
     from PIL import Image, PngImagePlugin
 
     # NaN or Infinity is no JSON (verify refuses it as edited by hand): a ValueError here, before anything is made.
@@ -237,8 +241,9 @@ def encode_png(pixels: Any, job: Job, model: ModelIdentity, record: dict[str, An
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", parameters_text(job, model))
     info.add_itxt(PNG_CHUNK, record_text)
-    if model.random_weights:
-        info.add_text(RANDOM_WEIGHTS_CHUNK, "true: rendered by a random-weight test model")
+    text = mark(record)  # the random model's or the synthetic face models' (idcli/random_mark.py)
+    if text is not None:
+        info.add_text(RANDOM_WEIGHTS_CHUNK, text)
     buffer = io.BytesIO()
     # RGBA: a plate job's image keeps the plate's alpha (docs/plates.md).
     mode = "RGBA" if getattr(pixels, "ndim", 3) == 3 and pixels.shape[2] == 4 else "RGB"

@@ -436,6 +436,17 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
 
             notes += [f"{problem} re-rendered as the sidecar says"
                       for problem in sidecar_record_problems(sidecar, committed)]
+    if recorded_sha is not None and sha256_bytes(png) != recorded_sha:
+        # A real model's take with synthetic-pack identities was written without the random-weight mark until
+        # 2026-12-03 (idcli/random_mark.py): encoded as it was then, such a take is its bytes again.
+        from .random_mark import random_weights_mark_before_2026_12_03
+
+        earlier = encode_png(with_plate_alpha(job, pixels), job, model, record,
+                             mark=random_weights_mark_before_2026_12_03)
+        if earlier != png and sha256_bytes(earlier) == recorded_sha:
+            png = earlier
+            notes.append("encoded without the idcli-random-weights chunk, as idcli wrote a real model's take with "
+                         "random-weight face models before 2026-12-03")
     report = ReproduceReport(str(image_path), str(sidecar_path) if sidecar_path else None, "different",
                              recorded_sha, sha256_bytes(png), notes=notes, decode_chunk=decode_chunk,
                              recorded_decode_chunk=recorded_chunk, image_sha256=committed_sha,

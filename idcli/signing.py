@@ -26,6 +26,7 @@ from .c2pa_words import UNTRUSTED
 from .errors import InputError, OutputError
 from .hashing import sha256_bytes
 from .option_words import Option
+from .random_mark import random_face_model_names
 from .versions import ENGINE_ALGORITHM, TOOL_NAME, TOOL_VERSION
 
 CERT_ENV = "IDCLI_C2PA_CERT"
@@ -333,14 +334,6 @@ def manifest_for(record: dict[str, Any]) -> dict[str, Any]:
             {"label": ASSERTION_LABEL, "data": reviewer_fields(record)},
         ],
     }
-
-
-def random_face_model_names(record: dict[str, Any]) -> list[str]:
-    """The characters whose identity conditions the image and was encoded by random-weight test face models (the
-    synthetic pack, ``random_face_models`` in the record): what the review page and ``idcli deliver`` call a take
-    made by random weights, also with a real model."""
-    return [str(c.get("name")) for c in record.get("identity") or []
-            if isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True]
 
 
 def digital_source_type(record: dict[str, Any]) -> str:

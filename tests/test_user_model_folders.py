@@ -1063,3 +1063,86 @@ def test_render_quiet_from_a_model_folder_draws_no_library_progress_bar(
                                       "--quiet"])
     assert result.exit_code == 0, result.output
     assert "Loading" not in result.stderr and "it/s" not in result.stderr, result.stderr
+
+
+def test_a_real_model_given_synthetic_faces_is_marked_random_everywhere(write_shotlist, h94_folder: Path,
+                                                                         tmp_path: Path) -> None:
+    """A real-weight model folder with identities from the synthetic face pack (the session's $IDCLI_FACE_MODELS):
+    the review page and deliver's report called the take random weights, but its PNG had no
+    ``idcli-random-weights`` chunk (only a random MODEL added it), so the delivered copy had none either. One rule
+    now (idcli/random_mark.py): the PNG, the delivered PNG and the review badge all say so, naming the face models;
+    the pixels are those of the unmarked render."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.delivery import deliver
+    from idcli.delivery_record import pixel_data
+
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: "
+                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
+                                         "ip-adapter-faceid_sd15.bin}}"))
+    out, dest = tmp_path / "out", tmp_path / "delivered"
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads((out / "m1" / "m1_t1.json").read_text("utf-8"))
+    assert sidecar["model"]["random_weights"] is False and sidecar["identity"][0]["random_face_models"] is True
+    taken = Image.open(out / "m1" / "m1_t1.png")
+    assert taken.info.get("idcli-random-weights") == ("true: identities encoded by random-weight test face models "
+                                                      "(no likeness); the model's weights are real"), taken.info.keys()
+    report = deliver(out, dest)
+    [item] = report.images
+    assert item.random_weights
+    delivered = Image.open(dest / item.image)
+    assert delivered.info.get("idcli-random-weights") == taken.info["idcli-random-weights"], delivered.info.keys()
+    assert pixel_data((dest / item.image).read_bytes()) == pixel_data((out / "m1" / "m1_t1.png").read_bytes())
+    result = CliRunner().invoke(app, ["review", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "random weights: not for review" in (out / "review" / "index.html").read_text("utf-8")
+
+
+def test_a_take_written_unmarked_before_the_rule_reproduces_identical(write_shotlist, h94_folder: Path,
+                                                                       tmp_path: Path) -> None:
+    """Until 2026-12-03 a real model's take with synthetic-pack identities was written without the
+    ``idcli-random-weights`` chunk. Re-encoded with today's rule its bytes differ (pixels equal): reproduce said
+    ``pixels-identical``. It now also encodes as idcli then did when that is the recorded sha256: ``identical``, said
+    how; a take written today is ``identical`` with no such note."""
+    import hashlib
+    import json
+    import struct
+
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+    from idcli.reproduce import reproduce
+
+    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: "
+                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
+                                         "ip-adapter-faceid_sd15.bin}}"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    today = reproduce(out / "m1" / "m1_t1.json")
+    assert today.status == "identical" and not [n for n in today.notes if "before 2026-12-03" in n], today.notes
+    # The take as an earlier idcli wrote it: the same PNG without the mark's tEXt chunk, its sidecar's sha256 its own.
+    png = (out / "m1" / "m1_t1.png").read_bytes()
+    chunks, at = [png[:8]], 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at:at + 8])
+        end = at + 12 + length
+        if not (kind == b"tEXt" and png[at + 8:at + 8 + length].startswith(b"idcli-random-weights\0")):
+            chunks.append(png[at:end])
+        at = end
+    earlier = b"".join(chunks)
+    assert len(earlier) < len(png)
+    (out / "m1" / "m1_t1.png").write_bytes(earlier)
+    sidecar_path = out / "m1" / "m1_t1.json"
+    sidecar = json.loads(sidecar_path.read_text("utf-8"))
+    sidecar["image"]["sha256"] = hashlib.sha256(earlier).hexdigest()
+    sidecar_path.write_text(json.dumps(sidecar), "utf-8")
+    report = reproduce(sidecar_path)
+    assert report.status == "identical", (report.status, report.notes)
+    assert any("as idcli wrote a real model's take with random-weight face models before 2026-12-03" in note
+               for note in report.notes), report.notes

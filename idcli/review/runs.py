@@ -11,6 +11,7 @@ from typing import Any
 
 from ..arguments import check_out_dir_is_folder, inside_output_folder
 from ..errors import InputError
+from ..random_mark import made_by_random_weights
 from ..shell_words import shell_path
 from .order import ShotEntry, ShotOrder, read_order
 
@@ -100,10 +101,7 @@ def take_from_record(record: dict[str, Any], root: Path) -> Take:
     fusion = record.get("fusion")
     strip = _inside(root, fusion.get("mask_strip")) if isinstance(fusion, dict) else None
     qa = record.get("qa")
-    model = record.get("model")
-    random_weights = (isinstance(model, dict) and model.get("random_weights") is True) or any(
-        isinstance(c, dict) and c.get("conditions_image") and c.get("random_face_models") is True
-        for c in record.get("identity") or [])
+    random_weights = made_by_random_weights(record)  # the model's or any identity's face models (random_mark.py)
     return Take(
         shot_id=record["shot_id"], take=record["take"], job_key=record["job_key"],
         seed=_count(record.get("seed")),
