@@ -5,7 +5,8 @@ python tools/measure_review_page.py OUT [--runs 3] [--page index.html] [--chromi
 Copies OUT/review/index.html to OUT/review/measure.html with a recorder script injected before the page's
 Content-Security-Policy (the page itself ships no hooks), opens it from file:// in a 1280×900 window and
 prints, per run and as medians: the page's bytes, first paint and first contentful paint, the load event
-(all from the Performance API, ms after navigation start), the images with pixels by the load event, the
+(all from the Performance API, ms after navigation start), the images with pixels by the load event and the
+bytes of their files (what the browser read for pictures: from a network share, what crossed the network), the
 lazy images within a desktop browser's fetch distance of the first screen, the images in the page, the JS
 heap in use (performance.memory, precise) and the wall time of the Chromium process. docs/performance.md "At film
 scale" records its figures.
@@ -27,6 +28,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 RECORDER = """<script>
 window.addEventListener('load', function () {
@@ -51,6 +53,7 @@ window.addEventListener('load', function () {
       lazy_images_in_reach_slow: near(2500, 0), at_first_shot_in_reach_fast: near(1250, shotTop),
       at_first_shot_in_reach_slow: near(2500, shotTop), first_shot_top_px: shotTop,
       images_in_page: document.images.length,
+      loaded_srcs: images.map(function (i) { return i.getAttribute('src'); }),
       js_heap_mb: m.usedJSHeapSize ? m.usedJSHeapSize / 1048576 : null,
       dom_nodes: document.getElementsByTagName('*').length}));
   }, 0);
@@ -76,6 +79,10 @@ def measure_once(chromium: str, page: Path, profile: Path) -> dict:
         raise SystemExit(f"no measurement in Chromium's output: {done.stderr[-1500:]}")
     figures = json.loads(found.group(1).replace("&quot;", '"'))
     figures["chromium_wall_s"] = round(wall, 2)
+    # the bytes the browser read for pictures by the load event: the files of the images with pixels (file://
+    # leaves no transfer sizes to read in the page; each file counts once, as the browser fetches it once)
+    srcs = set(figures.pop("loaded_srcs", []))
+    figures["image_bytes_at_load"] = sum(f.stat().st_size for s in srcs if (f := page.parent / unquote(s)).is_file())
     return figures
 
 
