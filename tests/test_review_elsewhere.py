@@ -161,3 +161,17 @@ def test_every_image_of_a_page_written_elsewhere_loads_from_dir(out: Path, tmp_p
         assert browser.js("document.querySelectorAll('.sent-alone').length") == 0
         assert browser.js("document.querySelectorAll('main a.thumb[href^=\"../\"]').length") == 6
         assert browser.problems() == []
+
+
+def test_folders_not_named_in_utf8_get_a_page_linked_by_their_bytes(out: Path, tmp_path: Path) -> None:
+    """A Latin-1 share (``caf\\xe9``): `review` and `review --to` ended in an internal error (UnicodeEncodeError
+    while the page's key and links were made)."""
+    latin = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))
+    out.rename(latin)
+    to = Path(os.fsdecode(bytes(tmp_path) + b"/p\xe9ge"))
+    result = cli("review", latin, "--to", to)
+    assert result.exit_code == 0, result.output
+    page = (to / "index.html").read_text(encoding="utf-8")
+    assert 'href="../caf%E9/sh010/sh010_t1.png"' in page
+    assert "Reviews the output folder <code>" in page and "caf\\xe9</code>" in page
+    assert cli("review", latin).exit_code == 0

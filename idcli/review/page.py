@@ -16,6 +16,7 @@ shots and scenes), page_assets.py (the stylesheet, the script and the Content-Se
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,10 @@ def write_review(run: Run, to: Path | None = None) -> PageResult:
 def _href(relpath: str, base: str = "../") -> str:
     """A link from the page to a file of the output folder: from review/index.html ``../``, from ``--to``'s
     DIR the relative way there (page_elsewhere.links_base)."""
-    return "".join(quote(part) + "/" for part in base.rstrip("/").split("/")) + "/".join(
-        quote(part) for part in relpath.split("/"))
+    # each part's bytes as the file system holds them: a folder not named in UTF-8 (its bytes surrogate-escaped)
+    # is linked by them (%E9), where quoting the text raised UnicodeEncodeError
+    return "".join(quote(os.fsencode(part)) + "/" for part in base.rstrip("/").split("/")) + "/".join(
+        quote(os.fsencode(part)) for part in relpath.split("/"))
 
 
 def _e(value: Any) -> str:
@@ -307,7 +310,8 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
         from .page_elsewhere import links_base
 
         base = links_base(run.root, to)
-        reviews = f'<p class="reviews">Reviews the output folder <code>{_e(run.root.resolve())}</code></p>'
+        shown = os.fsencode(run.root.resolve()).decode("utf-8", "backslashreplace")  # a name not in UTF-8: \\xe9
+        reviews = f'<p class="reviews">Reviews the output folder <code>{_e(shown)}</code></p>'
     out_words = "OUT" if to is None else quote_word(str(run.root.resolve()))  # for whoever she sends it to
     groups = scene_groups(run.shots)
     # the takes that stand (as the notes and the animatic have them): the run manifest's, which idcli select refuses
@@ -386,4 +390,6 @@ def run_key(run: Run) -> str:
     import json
 
     text = json.dumps([run.project, str(run.root.resolve())], ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    # surrogateescape: a folder not named in UTF-8 hashed by its bytes (strict UTF-8 raised; the key of every other
+    # folder is unchanged, so picks kept in a browser are found again)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
