@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import typer
 
 from ..count_words import counted
-from ..errors import EXIT_INVALID_INPUT, terminal_safe
+from ..errors import EXIT_INVALID_INPUT, OutputError, terminal_safe
 from ..paths import absolute
-from ..shell_words import shell_path
+from ..shell_words import quote_word, shell_path
 from .options import FaceModelsOpt, JsonOpt, QaLeakageOpt, QaLowIdentityOpt, app, given_path, qa_thresholds
 from .output import emit, emit_json, error_object, failure, guarded, ok, print_note, stdout_console
 
@@ -94,11 +94,15 @@ def _folder_file(root: Path, path: Path) -> dict[str, str]:
 def review(
     out: OutArg,
     shots: ShotsOpt = None,
+    to: Annotated[Path | None, typer.Option(
+        "--to", parser=given_path, metavar="DIR", show_default=False,
+        help="Write the page, its thumbnails and contact sheets into DIR (new, empty, or an earlier --to's) and "
+             "nothing into OUT: for a folder you can only read.")] = None,
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the storyboard page OUT/review/index.html (thumbnails, QA badges, selects) and contact-sheet.png
-    (contact-sheet-2.png, … past 100 shots)."""
+    (contact-sheet-2.png, … past 100 shots); with --to DIR, into DIR instead."""
     from ..review.export import shown_select, standing_takes
     from ..review.page import write_review
     from ..review.pick_notes import pick_notes
@@ -107,7 +111,10 @@ def review(
 
     def body() -> None:
         run = load_run(out, shots)
-        result = write_review(run)
+        try:
+            result = write_review(run, to)
+        except OutputError as exc:
+            raise _way_out(exc, run.root, to) from None
         notes = pick_notes(run)  # picks the shot list's edits since left behind (the page marks them too)
         # the page shows what was rendered; the takes a stopped night left out, and how to finish, are said here
         if (unfinished := unfinished_takes(run.root)) is not None:
@@ -134,12 +141,41 @@ def review(
                       # as the page's header counts them: shots of the shot list whose select is one of its takes
                       "selected": sum(1 for shot in run.shots if shown_select(shot, live) is not None
                                       and (shot.entry is not None or run.order is None))}
-            document = {"out_dir": str(absolute(run.root)), "page": _folder_file(run.root, result.index),
-                        "contact_sheets": [_folder_file(run.root, sheet) for sheet in result.contact_sheets],
+            # page and contact_sheets: {path, abs_path}, path relative to OUT as ever; with --to, path is the
+            # file as given (DIR/index.html) and review_dir names DIR (additive: docs/file-formats.md)
+            where = (lambda p: _folder_file(run.root, p)) if to is None else _given_file
+            document = {"out_dir": str(absolute(run.root)), "page": where(result.index),
+                        "contact_sheets": [where(sheet) for sheet in result.contact_sheets],
                         "counts": counts, "notes": notes}
+            if to is not None:
+                document["review_dir"] = {"path": str(to), "abs_path": str(absolute(to))}
         _finish_review(result.problems, document)
 
     guarded(body, as_json, problems_mean="no review page was written")
+
+
+def _given_file(path: Path) -> dict[str, str]:
+    """A file ``review --to`` wrote, as the --json contract names it: ``{path (as given), abs_path}``."""
+    return {"path": str(path), "abs_path": str(absolute(path))}
+
+
+def _way_out(exc: OutputError, root: Path, to: Path | None) -> OutputError:
+    """``review``'s exit 5 where OUT may not be written, its words adding the way out: the page written elsewhere.
+    A read-only share refused the first folder made (``OUT/review: Read-only file system``): said as every writing
+    command says it, "output folder OUT is not writable"."""
+    said = exc.args[0] if exc.args else str(exc)
+    if to is not None or not any(words in said for words in _REFUSED):
+        return exc
+    if "Read-only file system" in said and "is not writable" not in said:
+        said = f"output folder {root} is not writable (Read-only file system)"
+    # ~ stays outside the quotes, so the shell still reads it as her home
+    folder = "~/" + quote_word(f"review-{absolute(root).name or 'out'}")
+    return OutputError(f"{said}; or write the page elsewhere: idcli review {shell_path(root)} --to {folder}",
+                       file=exc.file)
+
+
+# What a refusal to write in OUT says (store.not_writable, shared_files' folder left shut, the file system's words).
+_REFUSED = ("is not writable", "Read-only file system", "Permission denied", "permission denied")
 
 
 @app.command()

@@ -6,6 +6,7 @@ flags, a random-weight take marked across its picture's top.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 from .export import shown_select, shown_take, standing_takes
@@ -27,13 +28,15 @@ RANDOM_MARK_BAND = 20  # pixels: the black band across the top of the picture th
 WARN_COLOUR = (255, 120, 90)
 
 
-def contact_sheet_pngs(run: Run, thumbs: dict[str, str]) -> list[bytes]:
-    """The contact sheets of a run: SHEET_SHOTS shots each, in shot order (one sheet for a run without shots)."""
-    return [contact_sheet_png(run, thumbs, run.shots[start:start + SHEET_SHOTS])
+def contact_sheet_pngs(run: Run, thumbs: dict[str, str], folder: Path | None = None) -> list[bytes]:
+    """The contact sheets of a run: SHEET_SHOTS shots each, in shot order (one sheet for a run without shots);
+    ``folder``: where the thumbnails' paths lead from [default: OUT/review]."""
+    return [contact_sheet_png(run, thumbs, run.shots[start:start + SHEET_SHOTS], folder)
             for start in range(0, max(1, len(run.shots)), SHEET_SHOTS)]
 
 
-def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None = None) -> bytes:
+def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None = None,
+                      folder: Path | None = None) -> bytes:
     """One PNG: each of ``shots``' (default: the run's) selected (else first) take, labelled with its shot id
     and take. Cells have one size across a run's sheets."""
     from PIL import Image, ImageDraw, ImageFont
@@ -56,7 +59,7 @@ def contact_sheet_png(run: Run, thumbs: dict[str, str], shots: list[Shot] | None
         take = shown_take(shot, live)
         thumb = thumbs.get(take.image) if take else None
         if thumb:
-            with Image.open(run.root / REVIEW_DIR / thumb) as picture:
+            with Image.open((folder or run.root / REVIEW_DIR) / thumb) as picture:
                 rgb = picture.convert("RGB")
                 rgb.thumbnail((SHEET_CELL, cell_h))
                 sheet.paste(rgb, (x + (SHEET_CELL - rgb.width) // 2, y + (cell_h - rgb.height) // 2))

@@ -16,6 +16,7 @@ shots and scenes), page_assets.py (the stylesheet, the script and the Content-Se
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 from ..count_words import counted
 from ..errors import InputError
+from ..shell_words import quote_word
 from .contact_sheet import FLAG_TEXT, contact_sheet_pngs
 from .export import cut_takes, shown_take, standing_takes
 from .page_assets import CSS, SCRIPT, csp
@@ -30,11 +32,12 @@ from .page_files import (
     REVIEW_DIR,
     THUMBS_DIR,
     clear_dead_temporaries,
+    page_folder,
     remove_unused_sheets,
     remove_unused_thumbnails,
     sheet_name,
     thumbnail,
-    write_file,
+    write_page_file,
 )
 from .page_nav import group_ids, index_legend, nav_html, scene_groups, scene_mark
 from .pick_standing import DAMAGED_SHORT, select_shown
@@ -55,9 +58,11 @@ class PageResult:
     contact_sheets: list[Path] = field(default_factory=list)  # every sheet, in shot order
 
 
-def write_review(run: Run) -> PageResult:
+def write_review(run: Run, to: Path | None = None) -> PageResult:
     """Write the page, the thumbnails it needs and the contact sheet into ``OUT/review/`` (``run``: the folder as
-    ``idcli.review.runs.load_run(OUT)`` reads it; anything else raises ``InputError``, as ``export_animatic``)."""
+    ``idcli.review.runs.load_run(OUT)`` reads it; anything else raises ``InputError``, as ``export_animatic``).
+    ``to``: write them into that folder instead and nothing into OUT (``review --to``: idcli/review/page_elsewhere.py;
+    a folder holding other files is refused before anything is written)."""
     if not isinstance(run, Run):
         from ..arguments import shown
 
@@ -65,34 +70,43 @@ def write_review(run: Run) -> PageResult:
                          field="run")
     if any(shot.id.lower() == REVIEW_DIR for shot in run.shots):  # one folder where case is ignored (macOS)
         raise InputError(f"a shot is named '{REVIEW_DIR}', the folder the review page is written to; rename it")
+    if to is not None:
+        from .page_elsewhere import check_page_folder, make_page_folder
+
+        check_page_folder(to, run.root)
+        make_page_folder(to)
     problems = list(run.problems)
-    clear_dead_temporaries(run.root)
+    clear_dead_temporaries(run.root, to)
     thumbs: dict[str, str] = {}  # image path -> thumbnail path relative to review/
     sizes: dict[str, tuple[int, int]] = {}  # image path -> the thumbnail's width and height in pixels
     made = 0
     for take in run.takes:
         try:
-            name, new, sizes[take.image] = thumbnail(run.root, take)
+            name, new, sizes[take.image] = thumbnail(run.root, take, to)
         except InputError as exc:  # the image cannot be read: the take still shows, without a picture
             problems.append(f"{take.image}: {exc}")
             continue
         thumbs[take.image] = f"{THUMBS_DIR}/{name}"
         made += new
-    remove_unused_thumbnails(run.root, {Path(t).name for t in thumbs.values()})
-    sheets = [write_file(run.root, f"{REVIEW_DIR}/{sheet_name(i)}", png)
-              for i, png in enumerate(contact_sheet_pngs(run, thumbs))]
-    remove_unused_sheets(run.root, {p.name for p in sheets})  # an earlier, longer cut's last sheets
-    index = write_file(run.root, f"{REVIEW_DIR}/index.html",
-                       page_html(run, thumbs, problems, len(sheets), sizes).encode("utf-8"))
+    remove_unused_thumbnails(run.root, {Path(t).name for t in thumbs.values()}, to)
+    sheets = [write_page_file(run.root, to, sheet_name(i), png)
+              for i, png in enumerate(contact_sheet_pngs(run, thumbs, page_folder(run.root, to)))]
+    remove_unused_sheets(run.root, {p.name for p in sheets}, to)  # an earlier, longer cut's last sheets
+    index = write_page_file(run.root, to, "index.html",
+                            page_html(run, thumbs, problems, len(sheets), sizes, to=to).encode("utf-8"))
     return PageResult(index, sheets[0], len(run.takes), len(run.shots), made, problems, sheets)
 
 
 # -- the page --------------------------------------------------------------------------------------
 
 
-def _href(relpath: str) -> str:
-    """A link from review/index.html to a file of the output folder."""
-    return "../" + "/".join(quote(part) for part in relpath.split("/"))
+def _href(relpath: str, base: str = "../") -> str:
+    """A link from the page to a file of the output folder: from review/index.html ``../``, from ``--to``'s
+    DIR the relative way there (page_elsewhere.links_base)."""
+    # each part's bytes as the file system holds them: a folder not named in UTF-8 (its bytes surrogate-escaped)
+    # is linked by them (%E9), where quoting the text raised UnicodeEncodeError
+    return "".join(quote(os.fsencode(part)) + "/" for part in base.rstrip("/").split("/")) + "/".join(
+        quote(os.fsencode(part)) for part in relpath.split("/"))
 
 
 def _e(value: Any) -> str:
@@ -132,7 +146,8 @@ def qa_html(take: Take) -> str:
 
 def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
                board: bool = False, shot_prompt: str | None = None, orphan: bool = False,
-               removed: bool = False, holding: tuple[int, ...] = (), select: Take | None = None) -> str:
+               removed: bool = False, holding: tuple[int, ...] = (), select: Take | None = None,
+               base: str = "../") -> str:
     # ``select``: the take marked as the select (export.shown_select: the one holding the image picked when the
     # shot's takes shifted since the pick, as the animatic and deliver have it). ``holding``: then the takes holding
     # that image (pick_standing.takes_holding); the picked take names them, each says which image it is
@@ -186,7 +201,7 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     facts += [("seed", take.seed if take.seed is not None else "—"), ("method", take.method or "—")]
     facts_html = "".join(f'<dt{" class=prompt" if k == "prompt" else ""}>{_e(k)}</dt><dd>{_e(v)}</dd>'
                          for k, v in facts)
-    strip = (f'<a class="strip" href="{_href(take.mask_strip)}"><img src="{_href(take.mask_strip)}" '
+    strip = (f'<a class="strip" href="{_href(take.mask_strip, base)}"><img src="{_href(take.mask_strip, base)}" '
              f'alt="{_e(alt)} fusion mask over the steps" loading="lazy"></a>') if take.mask_strip else ""
     classes = "take" + (" selected" if selected else "") + (" flagged" if take.flags else "")
     board_attr = ' data-board="1"' if board else ""  # the take the shot's printed board shows (print_boards.py)
@@ -194,15 +209,15 @@ def _take_html(shot: Shot, take: Take, thumbs: dict[str, str], sizes: dict[str, 
     # data-key: the take's job key as an exported pick carries it (picks_file.py: seen_key)
     return (f'<article class="{classes}" id="take-{_e(take.stem)}" data-take="{take.take}"{board_attr}{orphan_attr} '
             f'data-key="{_e(seen_key(take.job_key))}" aria-label="{_e(alt)}">'
-            f'<a class="thumb" href="{_href(take.image)}">{picture}</a>'
+            f'<a class="thumb" href="{_href(take.image, base)}">{picture}</a>'
             f'<h3>Take {take.take}</h3><p class="badges">{"".join(badges)}</p>{said_html}'
             f"<dl>{facts_html}</dl>{qa_html(take)}{strip}"
-            f'<p class="links"><a href="{_href(take.image)}">full image</a> · '
-            f'<a href="{_href(take.sidecar)}">sidecar</a></p></article>')
+            f'<p class="links"><a href="{_href(take.image, base)}">full image</a> · '
+            f'<a href="{_href(take.sidecar, base)}">sidecar</a></p></article>')
 
 
 def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str, tuple[int, int]],
-               listed: bool = False, live: set[tuple[str, int]] | None = None) -> str:
+               listed: bool = False, live: set[tuple[str, int]] | None = None, base: str = "../") -> str:
     meta = []
     if shot.entry is not None:
         meta.append(f"{shot.entry.duration:g} s")
@@ -222,7 +237,7 @@ def _shot_html(number: int, shot: Shot, thumbs: dict[str, str], sizes: dict[str,
     shown, holding = select_shown(shot, cut_takes(shot, live if listed else None)) if not removed else (None, [])
     select = shown if holding else shot.selected
     body = ("".join(_take_html(shot, t, thumbs, sizes, t is board, prompt, t.take in orphan_takes, removed,
-                               tuple(holding), select)
+                               tuple(holding), select, base)
                     for t in shot.takes)
             or '<p class="empty">Not rendered yet.</p>')
     attrs = ' data-flagged="1"' if shot.all_flagged else ""
@@ -285,11 +300,19 @@ def _sheet_links(sheets: int) -> str:
 
 
 def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int = 1,
-              sizes: dict[str, tuple[int, int]] | None = None) -> str:
+              sizes: dict[str, tuple[int, int]] | None = None, to: Path | None = None) -> str:
     from ..provenance import now
 
     takes = run.takes
     flagged = sum(1 for t in takes if t.flags)
+    base, reviews = "../", ""
+    if to is not None:  # review --to: the links lead back into OUT, and the page says which folder it reviews
+        from .page_elsewhere import links_base
+
+        base = links_base(run.root, to)
+        shown = os.fsencode(run.root.resolve()).decode("utf-8", "backslashreplace")  # a name not in UTF-8: \\xe9
+        reviews = f'<p class="reviews">Reviews the output folder <code>{_e(shown)}</code></p>'
+    out_words = "OUT" if to is None else quote_word(str(run.root.resolve()))  # for whoever she sends it to
     groups = scene_groups(run.shots)
     # the takes that stand (as the notes and the animatic have them): the run manifest's, which idcli select refuses
     # picks outside of, or those of the shot list given with --shots, whose order the page follows
@@ -301,7 +324,7 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
     starts = {start: (anchor, label, count) for (label, start, count), anchor in zip(groups, group_ids(groups),
                                                                                      strict=True)}
     shots = "".join((scene_mark(*starts[i]) if i in starts else "")
-                    + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live)
+                    + _shot_html(i + 1, s, thumbs, sizes, listed=run.order is not None, live=live, base=base)
                     for i, s in enumerate(run.shots))
     written = now().strftime('%Y-%m-%d %H:%M UTC')
     legend = index_legend(run.shots, bool(groups), listed=run.order is not None)  # the index's tooltips, for a finger
@@ -324,11 +347,11 @@ def page_html(run: Run, thumbs: dict[str, str], problems: list[str], sheets: int
 <a class="skip" href="#shots">Skip to the shots</a>
 <header>
 <h1>{_e(run.project)}</h1>
-<p class="summary">{_e(summary)}</p>{_qa_key(takes)}
+<p class="summary">{_e(summary)}</p>{reviews}{_qa_key(takes)}
 <p class="keys"><span class="key-help">Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous shot · <kbd>f</kbd> next shot
 with every take flagged · <kbd>1</kbd>–<kbd>9</kbd> pick that take of the shot (again: unpick), <kbd>0</kbd> no pick,
 <kbd>s</kbd> pick the take with the focus · <kbd>e</kbd> to export picks · </span>{legend}{_sheet_links(sheets)}</p>
-{_PICKS_BAR}
+{_PICKS_BAR.replace("idcli select OUT", "idcli select " + _e(out_words))}
 {nav}
 </header>
 {problems_html}
@@ -367,4 +390,6 @@ def run_key(run: Run) -> str:
     import json
 
     text = json.dumps([run.project, str(run.root.resolve())], ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    # surrogateescape: a folder not named in UTF-8 hashed by its bytes (strict UTF-8 raised; the key of every other
+    # folder is unchanged, so picks kept in a browser are found again)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]

@@ -36,22 +36,49 @@ def write_file(root: Path, relpath: str, data: bytes) -> Path:
     from ..store import OutputStore, atomic_write
 
     target = OutputStore(root).path(relpath)
-    make_folders(target.parent)  # review/ and review/thumbs: group-writable in a folder a team shares
+    try:
+        make_folders(target.parent)  # review/ and review/thumbs: group-writable in a folder a team shares
+    except OSError as exc:
+        # A read-only share refused review/ as a bare "OUT/review: Read-only file system": said as every writing
+        # command says it (review adds the way out, --to: review_commands._way_out)
+        import errno
+
+        from ..store import not_writable, write_error
+
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise not_writable(root, exc, then=f": the page goes into {root / REVIEW_DIR}") from None
+        raise write_error(target.parent, exc) from None
     atomic_write(target, data)
     return target
 
 
-def clear_dead_temporaries(root: Path) -> None:
+def page_folder(root: Path, to: Path | None) -> Path:
+    """Where the page goes: OUT/review/, or ``review --to DIR``'s DIR (idcli/review/page_elsewhere.py)."""
+    return root / REVIEW_DIR if to is None else to
+
+
+def write_page_file(root: Path, to: Path | None, name: str, data: bytes) -> Path:
+    """Write the page folder's ``name`` (``thumbs/…`` too) atomically: in OUT through the store's rules, in
+    ``--to``'s DIR as page_elsewhere writes it (OUT untouched)."""
+    if to is None:
+        return write_file(root, f"{REVIEW_DIR}/{name}", data)
+    from .page_elsewhere import write_elsewhere
+
+    return write_elsewhere(to, name, data)
+
+
+def clear_dead_temporaries(root: Path, to: Path | None = None) -> None:
     """Remove what a review killed part-way left in review/ and review/thumbs (a render's start clears only
     folders directly inside the output folder, so thumbnails' temporaries were never removed)."""
     from ..safeio import remove_dead_temporaries
 
-    for folder in (root / REVIEW_DIR, root / REVIEW_DIR / THUMBS_DIR):
+    page = page_folder(root, to)
+    for folder in (page, page / THUMBS_DIR):
         if folder.is_dir() and not folder.is_symlink():  # never a linked folder: the files could be anyone's
             remove_dead_temporaries(folder)
 
 
-def thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
+def thumbnail(root: Path, take: Take, to: Path | None = None) -> tuple[str, bool, tuple[int, int]]:
     """The take's thumbnail file name in review/thumbs (made if missing), whether it was made now, and its
     width and height (the page gives every thumbnail its size, so a lazily loaded one keeps its place)."""
     from PIL import Image
@@ -71,7 +98,7 @@ def thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
     # apart from one made before 2026-12-02, which showed the values unconverted and must not be reused.
     digest = sha256_bytes(data) if profile is None else sha256_bytes(sha256_bytes(data).encode() + _SRGB_NAMING)
     name = f"{take.stem}-{digest[:12]}.jpg"
-    target = root / REVIEW_DIR / THUMBS_DIR / name
+    target = page_folder(root, to) / THUMBS_DIR / name
     size = _our_thumbnail_size(target) if target.is_file() and not target.is_symlink() else None
     if size is not None:
         return name, False, size
@@ -84,7 +111,7 @@ def thumbnail(root: Path, take: Take) -> tuple[str, bool, tuple[int, int]]:
     image = image_to_srgb(image, profile)  # after the resize: a 384-pixel image to convert, not the take
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
-    write_file(root, f"{REVIEW_DIR}/{THUMBS_DIR}/{name}", buffer.getvalue())
+    write_page_file(root, to, f"{THUMBS_DIR}/{name}", buffer.getvalue())
     return name, True, image.size
 
 
@@ -105,8 +132,8 @@ def _our_thumbnail_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
-    folder = root / REVIEW_DIR / THUMBS_DIR
+def remove_unused_thumbnails(root: Path, keep: set[str], to: Path | None = None) -> None:
+    folder = page_folder(root, to) / THUMBS_DIR
     if not folder.is_dir() or folder.is_symlink():
         return
     for entry in folder.iterdir():
@@ -114,8 +141,8 @@ def remove_unused_thumbnails(root: Path, keep: set[str]) -> None:
             entry.unlink(missing_ok=True)
 
 
-def remove_unused_sheets(root: Path, keep: set[str]) -> None:
-    folder = root / REVIEW_DIR
+def remove_unused_sheets(root: Path, keep: set[str], to: Path | None = None) -> None:
+    folder = page_folder(root, to)
     for entry in folder.iterdir():
         if _SHEET_NAME.fullmatch(entry.name) and entry.name not in keep and entry.is_file() and not entry.is_symlink():
             entry.unlink(missing_ok=True)
