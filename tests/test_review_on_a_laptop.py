@@ -241,10 +241,7 @@ def test_picks_made_in_two_tabs_of_one_page_are_both_kept_and_printed(page: Path
         laptop(browser)
         browser.open(page.as_uri())
         first = browser.session
-        tab = browser.send("Target.createTarget", url="about:blank")["targetId"]
-        second = browser.session = browser.send("Target.attachToTarget", targetId=tab, flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            browser.send(f"{domain}.enable", page=True)
+        second = browser.new_tab()
         browser.open(page.as_uri())
         browser.session = first
         # Clicked by script, as in the second tab below: the first tab is in the background now (the second opened in
