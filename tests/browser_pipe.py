@@ -68,12 +68,11 @@ class Browser:
         self._buffer = b""
         self._next = 0
         self.events: list[dict[str, Any]] = []
+        self._loaders: set[str] = set()  # every document's loader seen: a reload's new one is the one not in it
         try:
-            target = self.send("Target.createTarget", url="about:blank")["targetId"]
-            self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            self.session = ""
             self.send("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads), eventsEnabled=True)
-            for domain in ("Page", "Runtime", "Log"):
-                self.send(f"{domain}.enable", page=True)
+            self.new_tab()
         except BaseException:  # no `with` has taken it yet: nothing else would stop this Chromium
             self._kill()
             self._stop()
@@ -124,23 +123,67 @@ class Browser:
             except TimeoutError:
                 raise TimeoutError(event) from None
 
+    def new_tab(self) -> str:
+        """Open a new tab (about:blank, in front of the others) and make it the one commands go to; its session."""
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            self.send(f"{domain}.enable", page=True)
+        # each document's load comes with the loader that fetched it (Browser.open: which load is this page's)
+        self.send("Page.setLifecycleEventsEnabled", page=True, enabled=True)
+        return self.session
+
     # -- what a person does ----------------------------------------------------------------------------
 
     def open(self, url: str) -> None:
-        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
-        self.send("Page.navigate", page=True, url=url)
-        self.wait_for("Page.loadEventFired")
+        """Open ``url`` and wait for ITS load: the load event of the document this navigation's loader fetched.
+        Page.loadEventFired names no document, and the one waited for was at times the page before's, arriving
+        late (about:blank's, on a machine loaded by the parallel suite): the test then read a page whose script
+        had not run (3534da5, and every reopen through about:blank). A navigation within the document (only the
+        #fragment changes) loads nothing and is done when Page.navigate answers."""
+        sent = self.send("Page.navigate", page=True, url=url)
+        if "errorText" in sent:
+            raise RuntimeError(f"open {url}: {sent['errorText']}")
+        if "loaderId" in sent:
+            self._loaded(lambda loader: loader == sent["loaderId"], url)
 
     def reload(self) -> None:
-        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
+        """Reload the page and wait for the new document's load (Page.reload names no loader: the new one is the
+        first not seen before)."""
+        self._loaders.update(e["params"]["loaderId"] for e in self.events if e.get("method") == "Page.lifecycleEvent")
+        seen = set(self._loaders)
         self.send("Page.reload", page=True)
-        self.wait_for("Page.loadEventFired")
+        self._loaded(lambda loader: loader not in seen, "the reload")
+
+    def _loaded(self, ours: Any, what: str) -> None:
+        try:
+            done = self.wait_for("Page.lifecycleEvent", lambda p: p["name"] == "load" and ours(p["loaderId"]))
+        except TimeoutError:
+            raise TimeoutError(f"{what}: its document did not load in {self.timeout:g} s") from None
+        self._loaders.add(done["loaderId"])
+        # what was seen of earlier documents' loads is theirs: no later wait takes it for a page's
+        self._loaders.update(e["params"]["loaderId"] for e in self.events if e.get("method") == "Page.lifecycleEvent")
+        self.events = [e for e in self.events if e.get("method") not in ("Page.lifecycleEvent", "Page.loadEventFired")]
 
     def js(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", page=True, expression=expression, returnByValue=True)
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def poll(self, read: Any, expected: Any, what: str) -> Any:
+        """Call ``read()`` until it returns ``expected``, for up to ``timeout`` seconds; fail naming ``what`` and the
+        value last read. For what the page's script does not hold but Chromium builds after it (the accessibility
+        tree a screen reader is given, updated a frame or more after the DOM): a single read after the load or the
+        click came early on a loaded machine."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            value = read()
+            if value == expected:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not in {self.timeout:g} s (last read {value!r}, not {expected!r})")
+            time.sleep(0.05)
 
     def wait_until(self, expression: str, expected: Any, what: str) -> Any:
         """Poll ``expression`` in the page until it equals ``expected``, for up to ``timeout`` seconds: what the

@@ -83,10 +83,38 @@ def test_a_click_lands_on_its_element_or_fails_saying_what_is_on_top(tmp_path: P
             browser.click("#nowhere")
         # a second tab opened in front: the click goes to the first tab's page, brought to the front, as a person does
         first = browser.session
-        tab = browser.send("Target.createTarget", url="about:blank")["targetId"]
-        browser.session = browser.send("Target.attachToTarget", targetId=tab, flatten=True)["sessionId"]
-        browser.send("Page.enable", page=True)
+        browser.new_tab()
         browser.session = first
         browser.click("#free")
         assert browser.js("document.getElementById('free').dataset.clicks") == "2"
         assert browser.problems() == []
+
+
+def test_open_and_reload_wait_for_their_own_documents_load_not_a_late_one_of_the_page_before(tmp_path: Path) -> None:
+    """Page.loadEventFired names no document: a late one of the page before (about:blank's, on a machine loaded by the
+    parallel suite) ended open()'s wait for the next page, and the test read that page before its script had run
+    (tests/test_review_print.py, 3534da5; every reopen through about:blank). Here the late event is delivered on
+    purpose, with a load of another loader, the moment the navigation (or reload) is asked for: open() and reload()
+    still return only when their own page's load handlers have run."""
+    slow = tmp_path / "slow.html"  # many fetches before its load event: the wait is long enough to be seen
+    slow.write_text("<!doctype html><body>" + "".join(
+        f'<img src="page.html?{i}" alt="">' for i in range(100)) + "<script>addEventListener('load',function(){"
+        "document.title=(sessionStorage.loads=String(Number(sessionStorage.loads||0)+1));});</script>", "utf-8")
+    page(tmp_path)
+    with Browser(tmp_path / "profile", tmp_path / "downloads") as browser:
+        sent = browser.send
+
+        def late_events_from_before(method: str, page: bool = False, **params: object) -> dict:
+            reply = sent(method, page, **params)
+            if method in ("Page.navigate", "Page.reload"):
+                browser.events += [{"method": "Page.loadEventFired", "params": {"timestamp": 0}},
+                                   {"method": "Page.lifecycleEvent", "params": {
+                                       "name": "load", "loaderId": "the page before's", "frameId": "", "timestamp": 0}}]
+            return reply
+
+        browser.send = late_events_from_before  # type: ignore[method-assign]
+        browser.open("about:blank")
+        browser.open(slow.as_uri())
+        assert browser.js("document.readyState + ' ' + document.title") == "complete 1"
+        browser.reload()
+        assert browser.js("document.readyState + ' ' + document.title") == "complete 2"

@@ -179,17 +179,17 @@ def test_batch_composition_never_changes_a_plate_image(tiny_engines, preset: str
     # the top, the crops' part-way), and nobody's pixels change.
     mixed = engine.render([text, one, two])
     assert mixed[0].facts["batch_members"] == [0] and mixed[1].facts["batch_members"] == [1, 2]
-    pairs = [(together[0], alone[1]), (together[1], alone[0]), (mixed[0], alone[2]), (mixed[1], alone[0]),
-             (mixed[2], alone[1])]
-    for result, expected in pairs:
-        if preset == "tiny-sd":
-            assert np.array_equal(result.pixels, expected)
-        else:
-            # The tiny SDXL UNet's float32 sums differ by ~1e-6 between batch sizes (as its text-to-image
-            # images do, tests/test_multi_character.py); a decoded crop's 8-bit rounding can move a pixel
-            # sitting on a rounding edge by one level.
-            differs = np.abs(result.pixels.astype(int) - expected.astype(int))
-            assert differs.max() <= 1 and (differs > 0).mean() < 1e-3
+    # The text job ran as its own forward (batch_members [0]): the shape it had alone, so the same bytes.
+    assert np.array_equal(mixed[0].pixels, alone[2])
+    # The crops ran beside another job's: another batch shape, whose CPU kernels sum in another order, so the same
+    # image up to the one-level rounding docs/architecture.md ("Batch composition") promises and every other
+    # batch-composition test allows (tests/test_plate_engine.py's text windows, 06f69b2). tiny-sd was compared to
+    # the byte here, and held on this machine's kernels as that test had until CI's moved a value; a bug that
+    # mixes jobs (another job's windows, its noise) moves values by far more than one level.
+    for result, expected in ((together[0], alone[1]), (together[1], alone[0]), (mixed[1], alone[0]),
+                             (mixed[2], alone[1])):
+        differs = np.abs(result.pixels.astype(int) - expected.astype(int))
+        assert differs.max() <= 1 and (differs > 0).mean() < 1e-3, (preset, differs.max(), (differs > 0).sum())
 
 
 def test_strength_sets_how_much_of_the_face_is_re_generated(tiny_engines) -> None:
