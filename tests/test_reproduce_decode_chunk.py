@@ -36,12 +36,15 @@ shots:
 
 
 @contextmanager
-def room_for_one_image(engine: Any) -> Iterator[None]:
-    """The engine's VAE out of memory for a decode of more than one image, as a GPU with little free memory."""
+def vae_room(engine: Any, room: Any, calls: list[int] | None = None) -> Iterator[None]:
+    """The engine's VAE out of memory for a decode of more than ``room(calls made so far, this one included)``
+    images, as a GPU with little free memory; ``calls`` gets the size of every call made."""
     decode = engine.pipe.vae.decode
+    made = calls if calls is not None else []
 
     def short_of_memory(latents: Any, *args: Any, **kwargs: Any) -> Any:
-        if len(latents) > 1:
+        made.append(len(latents))
+        if len(latents) > room(len(made)):
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return decode(latents, *args, **kwargs)
 
@@ -50,6 +53,11 @@ def room_for_one_image(engine: Any) -> Iterator[None]:
         yield
     finally:
         del engine.pipe.vae.decode
+
+
+def room_for_one_image(engine: Any) -> Any:
+    """The engine's VAE out of memory for a decode of more than one image."""
+    return vae_room(engine, lambda made: 1)
 
 
 def _render(write_shotlist: Any, out: Path, engine: Any) -> list[Path]:
@@ -80,25 +88,10 @@ def test_a_take_decoded_image_by_image_reproduces_identical(write_shotlist: Any,
     assert "VAE decode: 1 image per call (as recorded)" in cli.output
 
 
-@contextmanager
-def memory_shrinking_after_one_call(engine: Any, calls: list[int]) -> Iterator[None]:
+def memory_shrinking_after_one_call(engine: Any, calls: list[int]) -> Any:
     """The engine's VAE out of memory for the whole batch, then room for two images in one call, then (another
-    process took memory mid-decode) for one: a GPU's free memory shrinking while a batch decodes. ``calls`` gets the
-    size of every call made."""
-    decode = engine.pipe.vae.decode
-
-    def shrinking(latents: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(len(latents))
-        room = 2 if len(calls) <= 2 else 1
-        if len(latents) > room:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return decode(latents, *args, **kwargs)
-
-    engine.pipe.vae.decode = shrinking
-    try:
-        yield
-    finally:
-        del engine.pipe.vae.decode
+    process took memory mid-decode) for one: a GPU's free memory shrinking while a batch decodes."""
+    return vae_room(engine, lambda made: 2 if made <= 2 else 1, calls)
 
 
 def test_a_batch_whose_memory_shrank_mid_decode_reproduces_every_take_identical(write_shotlist: Any, tmp_path: Path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1045,6 +1046,22 @@ def test_models_list_names_comfyuis_clip_vision_files(tmp_path: Path) -> None:
     assert listed.exit_code == 0 and "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors" in listed.output, listed.output
 
 
+# The local folder ``base`` (h94_folder: real-weight files in the published layouts) with its FaceID adapter.
+BASE_WITH_FACEID = ("{preset: sd15, id: base, allow_pickle: true, adapter: {variant: faceid, id: IP-Adapter-FaceID, "
+                    "weight_name: ip-adapter-faceid_sd15.bin}}")
+
+
+def _render_real_model_with_synthetic_faces(write_shotlist: Any, out: Path) -> None:
+    """m1_t1 rendered by ``base`` with the session's synthetic faces (``$IDCLI_FACE_MODELS``)."""
+    from typer.testing import CliRunner
+
+    from idcli.cli import app
+
+    result = CliRunner().invoke(app, ["render", str(write_shotlist(SHOTS.replace("{MODEL}", BASE_WITH_FACEID))),
+                                      "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+
+
 def test_render_quiet_from_a_model_folder_draws_no_library_progress_bar(
         write_shotlist, h94_folder: Path, tmp_path: Path, synthetic_face_models: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1056,9 +1073,7 @@ def test_render_quiet_from_a_model_folder_draws_no_library_progress_bar(
     from idcli.cli import app
 
     monkeypatch.setenv("IDCLI_FACE_MODELS", str(synthetic_face_models))
-    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: "
-                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
-                                         "ip-adapter-faceid_sd15.bin}}"))
+    shots = write_shotlist(SHOTS.replace("{MODEL}", BASE_WITH_FACEID))
     result = CliRunner().invoke(app, ["render", str(shots), "--out", str(tmp_path / "out"), "--device", "cpu",
                                       "--quiet"])
     assert result.exit_code == 0, result.output
@@ -1081,12 +1096,8 @@ def test_a_real_model_given_synthetic_faces_is_marked_random_everywhere(write_sh
     from idcli.delivery import deliver
     from idcli.delivery_record import pixel_data
 
-    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: "
-                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
-                                         "ip-adapter-faceid_sd15.bin}}"))
     out, dest = tmp_path / "out", tmp_path / "delivered"
-    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu"])
-    assert result.exit_code == 0, result.output
+    _render_real_model_with_synthetic_faces(write_shotlist, out)
     sidecar = json.loads((out / "m1" / "m1_t1.json").read_text("utf-8"))
     assert sidecar["model"]["random_weights"] is False and sidecar["identity"][0]["random_face_models"] is True
     taken = Image.open(out / "m1" / "m1_t1.png")
@@ -1113,17 +1124,10 @@ def test_a_take_written_unmarked_before_the_rule_reproduces_identical(write_shot
     import json
     import struct
 
-    from typer.testing import CliRunner
-
-    from idcli.cli import app
     from idcli.reproduce import reproduce
 
-    shots = write_shotlist(SHOTS.replace("{MODEL}", "{preset: sd15, id: base, allow_pickle: true, adapter: "
-                                         "{variant: faceid, id: IP-Adapter-FaceID, weight_name: "
-                                         "ip-adapter-faceid_sd15.bin}}"))
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["render", str(shots), "--out", str(out), "--device", "cpu"])
-    assert result.exit_code == 0, result.output
+    _render_real_model_with_synthetic_faces(write_shotlist, out)
     today = reproduce(out / "m1" / "m1_t1.json")
     assert today.status == "identical" and not [n for n in today.notes if "before 2026-12-03" in n], today.notes
     # The take as an earlier idcli wrote it: the same PNG without the mark's tEXt chunk, its sidecar's sha256 its own.
