@@ -436,6 +436,20 @@ def reopen_page(browser: Browser, out: Path, fragment: str = "") -> None:
     open_page(browser, out, fragment)
 
 
+def reload_until(browser: Browser, expected: list[str], tries: int = 3) -> dict:
+    """Reload the page until its pressed picks are ``expected`` (at most ``tries`` reloads); the state last read.
+    Once in three clean-clone CI runs (2026-12-03) the reloaded page, its script run after its own load, read the picks
+    clicked just before as they were before the clicks: Chromium had not yet handed the old document's localStorage
+    writes to the new one. A pick the page lost stays lost at every reload, and still fails here."""
+    for _ in range(tries):
+        browser.reload()
+        state = page_state(browser)
+        if pressed(state) == expected:
+            break
+        time.sleep(1.0)
+    return state
+
+
 def page_state(browser: Browser) -> dict:
     return browser.js("""(function(){var r={};
       document.querySelectorAll('article.take').forEach(function(t){var b=t.querySelector('button.pick');
@@ -467,8 +481,7 @@ def test_the_director_picks_reloads_exports_and_the_artist_records_the_file(out:
         assert pressed(state) == ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"]
         assert state["nav"] == ["sh010 ✓t2*", "sh020 ✓t1*", "sh030 ✓t1*", "sh040"]  # sh040: not rendered
         assert state["count"].startswith("3 of 4 shots picked · 3 changed here")
-        browser.reload()  # kept in the browser
-        state = page_state(browser)
+        state = reload_until(browser, ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"])  # kept in the browser
         assert pressed(state) == ["take-sh010_t2", "take-sh020_t1", "take-sh030_t1"]
         assert state["notes"][:3] == [" picked take 2 (not recorded yet)", " picked take 1 (not recorded yet)",
                                       " picked take 1 (not recorded yet)"]
