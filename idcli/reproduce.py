@@ -436,14 +436,16 @@ def reproduce(target: str | os.PathLike[str], *, out_dir: str | os.PathLike[str]
 
             notes += [f"{problem} re-rendered as the sidecar says"
                       for problem in sidecar_record_problems(sidecar, committed)]
-    if recorded_sha is not None and sha256_bytes(png) != recorded_sha:
-        # A real model's take with synthetic-pack identities was written without the random-weight mark until
-        # 2026-12-03 (idcli/random_mark.py): encoded as it was then, such a take is its bytes again.
-        from .random_mark import random_weights_mark_before_2026_12_03
+    from .random_mark import random_weights_mark, random_weights_mark_before_2026_12_03
 
+    # A real model's take with synthetic-pack identities was written without the random-weight mark until
+    # 2026-12-03 (idcli/random_mark.py): encoded as it was then, such a take is its bytes again. Encoded a second
+    # time only where the two rules differ for this record.
+    if recorded_sha is not None and sha256_bytes(png) != recorded_sha and \
+            random_weights_mark(record) != random_weights_mark_before_2026_12_03(record):
         earlier = encode_png(with_plate_alpha(job, pixels), job, model, record,
                              mark=random_weights_mark_before_2026_12_03)
-        if earlier != png and sha256_bytes(earlier) == recorded_sha:
+        if sha256_bytes(earlier) == recorded_sha:
             png = earlier
             notes.append("encoded without the idcli-random-weights chunk, as idcli wrote a real model's take with "
                          "random-weight face models before 2026-12-03")
